@@ -1,0 +1,140 @@
+"""Event-time scenarios as data: input events, watermark and processing-time steps, and the exact panes.
+
+Each scenario is run by `test_event_time.py` on every runner that executes TestStream; the next runner
+(Flink) takes the same list. Times are written in seconds for reading; events are (region, order_id,
+event time), windows are 1 minute unless the scenario's spec says otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+from kappa.io.orders import Order
+from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, Step
+from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
+
+
+def orders(*events: Tuple[str, str, float]) -> AddElements:
+    """Orders arriving together: (region, order_id, event time in seconds)."""
+    elements = []
+    for region, order_id, seconds in events:
+        event_time = round(seconds * 1000)
+        elements.append((Order(order_id=order_id, region=region, amount=10.0, event_time=event_time), event_time))
+    return AddElements(tuple(elements))
+
+
+def watermark(seconds: float) -> AdvanceWatermark:
+    return AdvanceWatermark(round(seconds * 1000))
+
+
+def processing_time(seconds: float) -> AdvanceProcessingTime:
+    return AdvanceProcessingTime(round(seconds * 1000))
+
+
+def pane(region: str, start_s: float, end_s: float, count: int, timing: str, is_last: bool) -> dict:
+    start, end = round(start_s * 1000), round(end_s * 1000)
+    return {"key": f"{region}:{start}", "region": region, "window_start": start, "window_end": end,
+            "count": count, "timing": timing, "is_last": is_last}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    spec: WindowSpec
+    steps: Tuple[Step, ...]
+    expected: Tuple[dict, ...]
+
+
+MINUTE = WindowSpec()
+LATENESS_60S = WindowSpec(allowed_lateness_ms=60_000)
+
+SCENARIOS = (
+    Scenario(
+        "in_order",
+        MINUTE,
+        (orders(("eu", "o1", 10), ("eu", "o2", 20)), watermark(30), orders(("us", "o3", 61)), watermark(120)),
+        (pane("eu", 0, 60, 2, "ON_TIME", True), pane("us", 60, 120, 1, "ON_TIME", True)),
+    ),
+    Scenario(
+        "out_of_order_within_window",
+        MINUTE,
+        (orders(("eu", "o1", 50)), watermark(45), orders(("eu", "o2", 10), ("eu", "o3", 30)), watermark(60)),
+        (pane("eu", 0, 60, 3, "ON_TIME", True),),
+    ),
+    Scenario(
+        "late_within_lateness_accumulating",
+        LATENESS_60S,
+        (orders(("eu", "o1", 10)), watermark(70), orders(("eu", "o2", 20)), watermark(80),
+         orders(("eu", "o3", 30))),
+        (pane("eu", 0, 60, 1, "ON_TIME", False), pane("eu", 0, 60, 2, "LATE", False),
+         pane("eu", 0, 60, 3, "LATE", False)),
+    ),
+    Scenario(
+        "late_within_lateness_discarding",
+        dataclasses.replace(LATENESS_60S, accumulation=Accumulation.DISCARDING),
+        (orders(("eu", "o1", 10), ("eu", "o2", 15)), watermark(70), orders(("eu", "o3", 20)), watermark(80),
+         orders(("eu", "o4", 30))),
+        (pane("eu", 0, 60, 2, "ON_TIME", False), pane("eu", 0, 60, 1, "LATE", False),
+         pane("eu", 0, 60, 1, "LATE", False)),
+    ),
+    Scenario(
+        "too_late_is_dropped",
+        WindowSpec(allowed_lateness_ms=30_000),
+        (orders(("eu", "o1", 10)), watermark(100), orders(("eu", "o2", 20), ("eu", "o3", 110)), watermark(200)),
+        (pane("eu", 0, 60, 1, "ON_TIME", False), pane("eu", 60, 120, 1, "ON_TIME", False)),
+    ),
+    Scenario(
+        "late_without_lateness_is_dropped",
+        MINUTE,
+        (orders(("eu", "o1", 10)), watermark(61), orders(("eu", "o2", 59.999))),
+        (pane("eu", 0, 60, 1, "ON_TIME", True),),
+    ),
+    Scenario(
+        "early_firings_by_count",
+        WindowSpec(early_firing_count=2),
+        (orders(("eu", "o1", 1), ("eu", "o2", 2)), watermark(10), orders(("eu", "o3", 3)), watermark(60)),
+        (pane("eu", 0, 60, 2, "EARLY", False), pane("eu", 0, 60, 3, "ON_TIME", True)),
+    ),
+    Scenario(
+        "early_firings_by_processing_time",
+        WindowSpec(early_firing_delay_ms=10_000),
+        (orders(("eu", "o1", 5)), watermark(5), processing_time(11), orders(("eu", "o2", 15)), watermark(60)),
+        (pane("eu", 0, 60, 1, "EARLY", False), pane("eu", 0, 60, 2, "ON_TIME", True)),
+    ),
+    Scenario(
+        "session_windows_merge",
+        WindowSpec(kind=WindowKind.SESSION, size_ms=30_000),
+        (orders(("eu", "o1", 0), ("eu", "o2", 50)), watermark(10), orders(("eu", "o3", 25)),
+         orders(("eu", "o4", 200)), watermark(300)),
+        (pane("eu", 0, 80, 3, "ON_TIME", True), pane("eu", 200, 230, 1, "ON_TIME", True)),
+    ),
+    Scenario(
+        "sliding_windows",
+        WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000),
+        (orders(("eu", "o1", 10), ("eu", "o2", 40)), watermark(200)),
+        (pane("eu", -30, 30, 1, "ON_TIME", True), pane("eu", 0, 60, 2, "ON_TIME", True),
+         pane("eu", 30, 90, 1, "ON_TIME", True)),
+    ),
+    Scenario(
+        "redelivery_counts_once",
+        MINUTE,
+        (orders(("eu", "o1", 10), ("eu", "o1", 10), ("eu", "o2", 20)), watermark(30), orders(("eu", "o2", 20)),
+         watermark(60)),
+        (pane("eu", 0, 60, 2, "ON_TIME", True),),
+    ),
+    Scenario(
+        "late_redelivery_counts_once_discarding",
+        dataclasses.replace(LATENESS_60S, accumulation=Accumulation.DISCARDING),
+        (orders(("eu", "o1", 10)), watermark(70), orders(("eu", "o1", 10)), watermark(80),
+         orders(("eu", "o2", 30))),
+        (pane("eu", 0, 60, 1, "ON_TIME", False), pane("eu", 0, 60, 0, "LATE", False),
+         pane("eu", 0, 60, 1, "LATE", False)),
+    ),
+    Scenario(
+        "boundary_timestamps",
+        MINUTE,
+        (orders(("eu", "o1", 0), ("eu", "o2", 59.999), ("eu", "o3", 60)), watermark(59.999),
+         orders(("eu", "o4", 119.999)), watermark(120)),
+        (pane("eu", 0, 60, 2, "ON_TIME", True), pane("eu", 60, 120, 2, "ON_TIME", True)),
+    ),
+)

@@ -1,0 +1,238 @@
+"""The one place a pipeline states its event-time behaviour.
+
+A `WindowSpec` names three orthogonal things, each mapped onto Beam's own objects so every runner
+(DirectRunner, Flink, Dataflow) reads the same declaration:
+- the windower: fixed, sliding or session windows (`window_fn`);
+- the trigger: on-time at the watermark, optional early firings (processing-time delay or element
+  count), and a late firing for every late record while the window is within its allowed lateness;
+- lateness and accumulation: how long a window accepts late records, and whether each pane repeats
+  the whole result (accumulating) or only what is new since the previous pane (discarding).
+
+`ApplyWindowing` stamps each event with its own event time (never processing time) and applies the spec.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import re
+from typing import Callable, Optional, TypeVar
+
+import apache_beam as beam
+from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+T = TypeVar("T")
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_MILLIS_PER_UNIT = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """'90s' -> 90000. Units ms, s, m, h, d; a bare number is refused, so '60' cannot mean two things."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use a whole number with a unit, e.g. 500ms, 60s, 5m, 1h")
+    return int(match.group(1)) * _MILLIS_PER_UNIT[match.group(2)]
+
+
+def format_duration_ms(ms: int) -> str:
+    for unit in ("d", "h", "m", "s"):
+        if ms and ms % _MILLIS_PER_UNIT[unit] == 0:
+            return f"{ms // _MILLIS_PER_UNIT[unit]}{unit}"
+    return f"{ms}ms"
+
+
+def _beam_duration(ms: int) -> Duration:
+    return Duration(micros=ms * 1000)
+
+
+class WindowKind(enum.Enum):
+    FIXED = "fixed"
+    SLIDING = "sliding"
+    SESSION = "session"
+
+
+class Accumulation(enum.Enum):
+    ACCUMULATING = "accumulating"
+    DISCARDING = "discarding"
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowSpec:
+    """Event-time windowing, trigger, lateness and accumulation of one pipeline; all durations in ms.
+
+    `size_ms` is the window length for fixed and sliding windows and the gap for session windows.
+    """
+
+    kind: WindowKind = WindowKind.FIXED
+    size_ms: int = 60_000
+    period_ms: Optional[int] = None
+    allowed_lateness_ms: int = 0
+    early_firing_delay_ms: Optional[int] = None
+    early_firing_count: Optional[int] = None
+    accumulation: Accumulation = Accumulation.ACCUMULATING
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0:
+            raise ValueError("window size (or session gap) must be positive")
+        if self.kind is WindowKind.SLIDING:
+            if not self.period_ms or self.period_ms <= 0:
+                raise ValueError("sliding windows need a positive --period")
+            if self.period_ms > self.size_ms:
+                raise ValueError("sliding --period must not exceed --window")
+        elif self.period_ms is not None:
+            raise ValueError("--period applies to sliding windows only")
+        if self.allowed_lateness_ms < 0:
+            raise ValueError("allowed lateness must not be negative")
+        if self.early_firing_delay_ms is not None and (
+                self.early_firing_delay_ms <= 0 or self.early_firing_delay_ms % 1000):
+            raise ValueError("early firing delay must be a positive whole number of seconds "
+                             "(Beam's processing-time trigger counts whole seconds)")
+        if self.early_firing_count is not None and self.early_firing_count <= 0:
+            raise ValueError("early firing count must be positive")
+        if self.early_firing_delay_ms is not None and self.early_firing_count is not None:
+            raise ValueError("choose one early firing: a processing-time delay or an element count")
+
+    @property
+    def fires_once(self) -> bool:
+        """Each window emits exactly one pane (on time, final), so its result needs no per-pane bookkeeping."""
+        return self.early_firing_delay_ms is None and self.early_firing_count is None and self.allowed_lateness_ms == 0
+
+    def window_fn(self) -> window.WindowFn:
+        size = _beam_duration(self.size_ms)
+        if self.kind is WindowKind.FIXED:
+            return window.FixedWindows(size)
+        if self.kind is WindowKind.SLIDING:
+            return window.SlidingWindows(size, _beam_duration(self.period_ms))
+        return window.Sessions(size)
+
+    def trigger_fn(self) -> trigger.TriggerFn:
+        """On time at the watermark; early and late firings as declared.
+
+        The late firing exists only when the window accepts late data: without it the on-time pane
+        finishes the trigger, which is what marks that pane `is_last`.
+        """
+        early = None
+        if self.early_firing_delay_ms is not None:
+            early = trigger.AfterProcessingTime(self.early_firing_delay_ms // 1000)
+        elif self.early_firing_count is not None:
+            early = trigger.AfterCount(self.early_firing_count)
+        late = trigger.AfterCount(1) if self.allowed_lateness_ms > 0 else None
+        return trigger.AfterWatermark(early=early, late=late)
+
+    def final_only(self) -> "WindowSpec":
+        """The same windows with one final pane each: what a bounded backfill computes.
+
+        A backfill's watermark jumps to the end of time once the archive is read, so no record is late,
+        early panes would only be noise, and with one pane accumulating and discarding agree; the
+        result equals the final result of a streaming run.
+        """
+        return dataclasses.replace(
+            self,
+            early_firing_delay_ms=None,
+            early_firing_count=None,
+            allowed_lateness_ms=0,
+            accumulation=Accumulation.ACCUMULATING,
+        )
+
+    def describe(self) -> str:
+        parts = [f"{self.kind.value} {format_duration_ms(self.size_ms)}"]
+        if self.kind is WindowKind.SLIDING:
+            parts.append(f"every {format_duration_ms(self.period_ms)}")
+        if self.early_firing_delay_ms is not None:
+            parts.append(f"early every {format_duration_ms(self.early_firing_delay_ms)}")
+        if self.early_firing_count is not None:
+            parts.append(f"early every {self.early_firing_count} records")
+        parts.append(f"lateness {format_duration_ms(self.allowed_lateness_ms)}")
+        parts.append(self.accumulation.value)
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind.value,
+            "size_ms": self.size_ms,
+            "period_ms": self.period_ms,
+            "allowed_lateness_ms": self.allowed_lateness_ms,
+            "early_firing_delay_ms": self.early_firing_delay_ms,
+            "early_firing_count": self.early_firing_count,
+            "accumulation": self.accumulation.value,
+        }
+
+
+def add_window_flags(parser: argparse.ArgumentParser) -> None:
+    """Windowing flags; each left unset keeps the pipeline's own default."""
+    group = parser.add_argument_group("windowing (defaults come from the pipeline)")
+    group.add_argument("--window-kind", choices=[k.value for k in WindowKind])
+    group.add_argument("--window", metavar="DURATION", help="window size, e.g. 60s")
+    group.add_argument("--period", metavar="DURATION", help="sliding windows: start a window every DURATION")
+    group.add_argument("--gap", metavar="DURATION", help="session windows: close after DURATION of silence")
+    group.add_argument("--allowed-lateness", metavar="DURATION", help="how long a window accepts late records")
+    group.add_argument("--early-firing", metavar="DURATION", help="early pane every DURATION of processing time")
+    group.add_argument("--early-count", metavar="N", type=int, help="early pane every N records")
+    group.add_argument("--accumulation", choices=[a.value for a in Accumulation])
+
+
+def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
+    """Overlay the flags a user gave on a pipeline's default spec; raises ValueError with a readable reason."""
+    kind = WindowKind(args.window_kind) if args.window_kind else default.kind
+    if args.gap and args.window_kind is None:
+        kind = WindowKind.SESSION
+    if args.period and args.window_kind is None:
+        kind = WindowKind.SLIDING
+    if args.gap and kind is not WindowKind.SESSION:
+        raise ValueError("--gap applies to session windows only")
+    if args.gap and args.window:
+        raise ValueError("session windows take --gap, not --window")
+    size = args.gap or args.window
+    changes: dict = {"kind": kind}
+    if size:
+        changes["size_ms"] = parse_duration_ms(size)
+    changes["period_ms"] = parse_duration_ms(args.period) if args.period else (
+        default.period_ms if kind is WindowKind.SLIDING else None)
+    if args.allowed_lateness:
+        changes["allowed_lateness_ms"] = parse_duration_ms(args.allowed_lateness)
+    if args.early_firing:
+        changes["early_firing_delay_ms"] = parse_duration_ms(args.early_firing)
+        changes["early_firing_count"] = None
+    if args.early_count is not None:
+        changes["early_firing_count"] = args.early_count
+        changes["early_firing_delay_ms"] = None
+        if args.early_firing:
+            raise ValueError("choose one of --early-firing and --early-count")
+    if args.accumulation:
+        changes["accumulation"] = Accumulation(args.accumulation)
+    return dataclasses.replace(default, **changes)
+
+
+def to_timestamp(event_time_ms: int) -> Timestamp:
+    return Timestamp(micros=event_time_ms * 1000)
+
+
+class ApplyWindowing(beam.PTransform):
+    """Stamps each element with its own event time and windows it by the spec.
+
+    Input: elements of any type; `event_time_ms` reads an element's event time in epoch milliseconds.
+    Output: the same elements, timestamped and windowed, with the spec's trigger and lateness in force
+    for the next grouping. The runner always accumulates panes, so an aggregation can recognise a
+    redelivery across panes; the spec's accumulation is how results are reported, and the aggregation
+    turns accumulated panes into deltas when it says discarding (see `CountDistinctPerKey`).
+    """
+
+    def __init__(self, spec: WindowSpec, event_time_ms: Callable[[T], int]):
+        super().__init__()
+        self._spec = spec
+        self._event_time_ms = event_time_ms
+
+    def expand(self, pcoll):
+        spec, event_time_ms = self._spec, self._event_time_ms
+        return (
+            pcoll
+            | "EventTime" >> beam.Map(lambda e: window.TimestampedValue(e, to_timestamp(event_time_ms(e))))
+            | "Window" >> beam.WindowInto(
+                spec.window_fn(),
+                trigger=spec.trigger_fn(),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+                allowed_lateness=_beam_duration(spec.allowed_lateness_ms),
+            )
+        )
