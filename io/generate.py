@@ -91,6 +91,7 @@ def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
 def arrivals(config: GeneratorConfig, as_text: bool) -> Iterator[Tuple[int, object]]:
     """(arrival_ms, record) in arrival order; a record is a dict, or text for a malformed JSON line."""
     rng = random.Random(config.seed)
+    breakage = random.Random(config.seed + 1)  # apart, so both formats carry the same valid orders
     weights = [REGIONS.get(r, 1 / len(config.regions)) for r in config.regions]
     timed: List[Tuple[int, int, object]] = []
     malformed_at = set(rng.sample(range(config.events), min(config.malformed, config.events)))
@@ -102,7 +103,7 @@ def arrivals(config: GeneratorConfig, as_text: bool) -> Iterator[Tuple[int, obje
             "event_time": event_time,
         }
         if seq in malformed_at:
-            record = _malformed(rng, record, as_text)
+            record = _malformed(breakage, record, as_text)
         arrival = event_time + _arrival_delay_ms(rng, config)
         timed.append((arrival, seq, record))
         if seq not in malformed_at and rng.random() < config.duplicate_rate:

@@ -96,9 +96,9 @@ class CountDistinctPerKey(beam.PTransform):
         self._spec = spec
 
     def expand(self, pairs):
-        totals = pairs | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn())
+        totals = pairs | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn()).with_output_types(
+            Tuple[str, DistinctCount])
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING
-        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding)).with_input_types(
-            Tuple[str, DistinctCount])
+        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding))

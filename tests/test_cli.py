@@ -1,0 +1,176 @@
+"""End to end through the `kappa` command: generated archives, batch and replay, exact results."""
+import collections
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from kappa.runners import cli
+
+SECONDS = 1000
+MINUTE = 60 * SECONDS
+
+
+def reference_counts(paths):
+    """Plain Python, independent of kappa: distinct valid order ids per (region, minute)."""
+    ids = collections.defaultdict(set)
+    for path in paths:
+        with open(path) as lines:
+            for line in lines:
+                try:
+                    o = json.loads(line)
+                except ValueError:
+                    continue
+                if not (isinstance(o, dict) and all(isinstance(o.get(k), str) and o[k].strip()
+                                                    for k in ("order_id", "region"))):
+                    continue
+                if type(o.get("event_time")) is not int or o["event_time"] < 0:
+                    continue
+                if type(o.get("amount")) not in (int, float) or not math.isfinite(o["amount"]):
+                    continue
+                start = o["event_time"] // MINUTE * MINUTE
+                ids[f"{o['region']}:{start}"].add(o["order_id"])
+    return {key: len(v) for key, v in ids.items()}
+
+
+def lines_in(paths):
+    return sum(1 for path in paths for _ in open(path))
+
+
+def kappa(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+def read_results(out):
+    return [json.loads(line) for line in open(out / "results-00000-of-00001.jsonl")]
+
+
+def read_summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    root = tmp_path_factory.mktemp("archives")
+    for fmt in ("jsonl", "avro"):
+        assert kappa("generate", "orders", "--output", root / fmt, "--format", fmt, "--events", 12_000,
+                     "--hours", 2, "--seed", 11) == 0
+    jsonl = sorted((root / "jsonl").iterdir())
+    return {"root": root, "jsonl": jsonl, "reference": reference_counts(jsonl), "lines": lines_in(jsonl)}
+
+
+def assert_reconciles(summary):
+    assert summary["records_in"] == (summary["counted"] + summary["duplicates"] + summary["dead_letters"]
+                                     + summary["dropped_late"])
+
+
+def test_batch_equals_plain_python_reference(archives, tmp_path):
+    out = tmp_path / "out"
+    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out) == 0
+    results = read_results(out)
+    assert {r["key"]: r["count"] for r in results} == archives["reference"]
+    assert len(results) == len(archives["reference"])  # each key once
+    assert all(r["timing"] == "ON_TIME" and r["is_last"] for r in results)
+    assert all(r["window_end"] - r["window_start"] == MINUTE for r in results)
+    summary = read_summary(out)
+    assert summary["records_in"] == archives["lines"]
+    assert summary["dead_letters"] == 25
+    assert summary["dropped_late"] == 0
+    assert summary["duplicates"] == archives["lines"] - 25 - sum(archives["reference"].values())
+    assert_reconciles(summary)
+    dead = [json.loads(line) for line in open(out / "dead-letter-00000-of-00001.jsonl")]
+    assert len(dead) == 25 and all(set(d) == {"record", "error"} and d["error"] for d in dead)
+
+
+def test_avro_archive_across_schema_versions_gives_the_same_counts(archives, tmp_path):
+    out = tmp_path / "out"
+    assert kappa("run", "orders-per-minute", "--input", f"{archives['root'] / 'avro'}/*.avro",
+                 "--input-format", "avro", "--output", out) == 0
+    assert {r["key"]: r["count"] for r in read_results(out)} == archives["reference"]
+    summary = read_summary(out)
+    assert summary["dead_letters"] == 25
+    assert_reconciles(summary)
+
+
+def test_replay_with_enough_lateness_converges_to_the_batch_result(archives, tmp_path):
+    out = tmp_path / "out"
+    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out,
+                 "--mode", "replay", "--allowed-lateness", "10m") == 0
+    finals = collections.defaultdict(int)
+    for r in read_results(out):
+        finals[r["key"]] = max(finals[r["key"]], r["count"])
+    assert dict(finals) == archives["reference"]
+    summary = read_summary(out)
+    assert summary["dropped_late"] == 0
+    assert_reconciles(summary)
+
+
+def test_replay_without_lateness_drops_and_counts_stragglers(archives, tmp_path):
+    out = tmp_path / "out"
+    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out,
+                 "--mode", "replay", "--max-out-of-orderness", "2s") == 0
+    results = read_results(out)
+    assert all(r["timing"] == "ON_TIME" and r["is_last"] for r in results)
+    assert all(r["count"] <= archives["reference"][r["key"]] for r in results)
+    summary = read_summary(out)
+    assert summary["dropped_late"] > 0
+    assert_reconciles(summary)
+
+
+REPLAYED = [  # (order_id, region, event second): the file order is the arrival order
+    ("o1", "eu", 10), ("o2", "eu", 50), ("o3", "us", 30), ("o4", "eu", 65),  # watermark 60s: eu:0, us:0 fire
+    ("o5", "eu", 40),  # late, within 30s of lateness ...
+    ("o1", "eu", 10),  # ... and a late redelivery, counted once; both arrive before time moves: one late pane
+    ("o6", "eu", 100),  # watermark 95s: window 0 expired at 90s
+    ("o7", "eu", 20),  # too late: dropped
+    ("o8", "us", 125),
+]
+
+
+def test_replay_emits_the_panes_a_stream_would(tmp_path):
+    stream = tmp_path / "stream.jsonl"
+    lines = [json.dumps({"order_id": i, "region": r, "amount": 1.0, "event_time": s * SECONDS})
+             for i, r, s in REPLAYED]
+    stream.write_text("\n".join(lines[:4] + ['{"order_id": "broken"'] + lines[4:]) + "\n")
+    out = tmp_path / "out"
+    assert kappa("run", "orders-per-minute", "--input", stream, "--output", out, "--mode", "replay",
+                 "--allowed-lateness", "30s", "--max-out-of-orderness", "5s") == 0
+    panes = sorted((r["key"], r["count"], r["timing"], r["is_last"]) for r in read_results(out))
+    assert panes == sorted([
+        ("eu:0", 2, "ON_TIME", False), ("eu:0", 3, "LATE", False),
+        ("us:0", 1, "ON_TIME", False),
+        ("eu:60000", 2, "ON_TIME", False),
+        ("us:120000", 1, "ON_TIME", False),
+    ])
+    summary = read_summary(out)
+    assert (summary["records_in"], summary["dead_letters"], summary["dropped_late"], summary["duplicates"],
+            summary["counted"]) == (10, 1, 1, 1, 7)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "no-such-pipeline", "--input", "x", "--output", "y"], "unknown pipeline 'no-such-pipeline'"),
+    (["run", "orders-per-minute", "--input", "/nonexistent/orders.jsonl", "--output", "y"],
+     "input file '/nonexistent/orders.jsonl' has no files to read"),
+    (["run", "orders-per-minute", "--input", "/nonexistent/*.avro", "--output", "y"],
+     "input glob '/nonexistent/*.avro' has no files to read"),
+    (["run", "orders-per-minute", "--input", "x", "--output", "y", "--mode", "stream"],
+     "argument --mode: invalid choice: 'stream'"),
+    (["run", "orders-per-minute", "--input", "x"], "the following arguments are required: --output"),
+    (["run", "orders-per-minute", "--input", "x", "--output", "y", "--window", "60"], "bad duration '60'"),
+    (["generate", "orders", "--output", "y", "--events", "0"], "--events and --hours must be positive"),
+    (["launch"], "argument command: invalid choice: 'launch'"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kappa: error: ") and message in err
+
+
+def test_console_script_exit_status_and_no_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "kappa.runners.cli", "run", "orders-per-minute",
+                           "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"kappa: error: input file '{tmp_path / 'missing'}' has no files to read"
