@@ -10,6 +10,8 @@ runs as a backfill, as a replay of a recorded stream, in TestStream tests and on
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import apache_beam as beam
 
 from kappa.io.orders import Order
@@ -33,7 +35,7 @@ class OrdersPerMinute(beam.PTransform):
         return (
             orders
             | "Windowing" >> ApplyWindowing(self._spec, event_time_ms=lambda o: o.event_time)
-            | "ByRegion" >> beam.Map(lambda o: (o.region, o.order_id))
+            | "ByRegion" >> beam.Map(lambda o: (o.region, o.order_id)).with_output_types(Tuple[str, str])
             | "CountOrdersOnce" >> CountDistinctPerKey(self._spec)
             | "Format" >> FormatWindowResults(key_field="region", value_field="count")
         )

@@ -43,12 +43,11 @@ def kappa(*argv):
     return cli.main([str(a) for a in argv])
 
 
-def read_results(out):
-    return [json.loads(line) for line in open(out / "results-00000-of-00001.jsonl")]
-
-
-def read_summary(out):
-    return json.loads((out / "summary.json").read_text())
+def run_orders_per_minute(out, input_path, *flags):
+    """Runs the pipeline; returns (results, summary) as written to `out`."""
+    assert kappa("run", "orders-per-minute", "--input", input_path, "--output", out, *flags) == 0
+    results = [json.loads(line) for line in open(out / "results-00000-of-00001.jsonl")]
+    return results, json.loads((out / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +67,11 @@ def assert_reconciles(summary):
 
 def test_batch_equals_plain_python_reference(archives, tmp_path):
     out = tmp_path / "out"
-    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out) == 0
-    results = read_results(out)
+    results, summary = run_orders_per_minute(out, archives["root"] / "jsonl")
     assert {r["key"]: r["count"] for r in results} == archives["reference"]
     assert len(results) == len(archives["reference"])  # each key once
     assert all(r["timing"] == "ON_TIME" and r["is_last"] for r in results)
     assert all(r["window_end"] - r["window_start"] == MINUTE for r in results)
-    summary = read_summary(out)
     assert summary["records_in"] == archives["lines"]
     assert summary["dead_letters"] == 25
     assert summary["dropped_late"] == 0
@@ -85,36 +82,29 @@ def test_batch_equals_plain_python_reference(archives, tmp_path):
 
 
 def test_avro_archive_across_schema_versions_gives_the_same_counts(archives, tmp_path):
-    out = tmp_path / "out"
-    assert kappa("run", "orders-per-minute", "--input", f"{archives['root'] / 'avro'}/*.avro",
-                 "--input-format", "avro", "--output", out) == 0
-    assert {r["key"]: r["count"] for r in read_results(out)} == archives["reference"]
-    summary = read_summary(out)
+    results, summary = run_orders_per_minute(tmp_path / "out", f"{archives['root'] / 'avro'}/*.avro",
+                                             "--input-format", "avro")
+    assert {r["key"]: r["count"] for r in results} == archives["reference"]
     assert summary["dead_letters"] == 25
     assert_reconciles(summary)
 
 
 def test_replay_with_enough_lateness_converges_to_the_batch_result(archives, tmp_path):
-    out = tmp_path / "out"
-    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out,
-                 "--mode", "replay", "--allowed-lateness", "10m") == 0
+    results, summary = run_orders_per_minute(tmp_path / "out", archives["root"] / "jsonl",
+                                             "--mode", "replay", "--allowed-lateness", "10m")
     finals = collections.defaultdict(int)
-    for r in read_results(out):
+    for r in results:
         finals[r["key"]] = max(finals[r["key"]], r["count"])
     assert dict(finals) == archives["reference"]
-    summary = read_summary(out)
     assert summary["dropped_late"] == 0
     assert_reconciles(summary)
 
 
 def test_replay_without_lateness_drops_and_counts_stragglers(archives, tmp_path):
-    out = tmp_path / "out"
-    assert kappa("run", "orders-per-minute", "--input", archives["root"] / "jsonl", "--output", out,
-                 "--mode", "replay", "--max-out-of-orderness", "2s") == 0
-    results = read_results(out)
+    results, summary = run_orders_per_minute(tmp_path / "out", archives["root"] / "jsonl",
+                                             "--mode", "replay", "--max-out-of-orderness", "2s")
     assert all(r["timing"] == "ON_TIME" and r["is_last"] for r in results)
     assert all(r["count"] <= archives["reference"][r["key"]] for r in results)
-    summary = read_summary(out)
     assert summary["dropped_late"] > 0
     assert_reconciles(summary)
 
@@ -134,17 +124,15 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
     lines = [json.dumps({"order_id": i, "region": r, "amount": 1.0, "event_time": s * SECONDS})
              for i, r, s in REPLAYED]
     stream.write_text("\n".join(lines[:4] + ['{"order_id": "broken"'] + lines[4:]) + "\n")
-    out = tmp_path / "out"
-    assert kappa("run", "orders-per-minute", "--input", stream, "--output", out, "--mode", "replay",
-                 "--allowed-lateness", "30s", "--max-out-of-orderness", "5s") == 0
-    panes = sorted((r["key"], r["count"], r["timing"], r["is_last"]) for r in read_results(out))
+    results, summary = run_orders_per_minute(tmp_path / "out", stream, "--mode", "replay",
+                                             "--allowed-lateness", "30s", "--max-out-of-orderness", "5s")
+    panes = sorted((r["key"], r["count"], r["timing"], r["is_last"]) for r in results)
     assert panes == sorted([
         ("eu:0", 2, "ON_TIME", False), ("eu:0", 3, "LATE", False),
         ("us:0", 1, "ON_TIME", False),
         ("eu:60000", 2, "ON_TIME", False),
         ("us:120000", 1, "ON_TIME", False),
     ])
-    summary = read_summary(out)
     assert (summary["records_in"], summary["dead_letters"], summary["dropped_late"], summary["duplicates"],
             summary["counted"]) == (10, 1, 1, 1, 7)
 

@@ -96,8 +96,7 @@ class CountDistinctPerKey(beam.PTransform):
         self._spec = spec
 
     def expand(self, pairs):
-        totals = pairs | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn()).with_output_types(
-            Tuple[str, DistinctCount])
+        totals = pairs | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn())
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING
