@@ -15,7 +15,7 @@ import importlib.resources
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import fastavro
 
