@@ -3,7 +3,6 @@
 Validation is strict because a silently coerced field corrupts every window it lands in: a record that
 breaks the contract raises `InvalidRecord` with a reason, and the caller turns it into a dead letter.
 """
-from __future__ import annotations
 
 import datetime
 import json

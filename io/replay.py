@@ -126,14 +126,30 @@ def _timestamped(value: Any, event_time_ms: Optional[int]) -> Any:
     return window.TimestampedValue(value, Timestamp(micros=event_time_ms * 1000))
 
 
-def to_test_stream(steps: Iterable[Step], coder: Optional[beam.coders.Coder] = None) -> TestStream:
-    """Steps -> a TestStream that ends with the watermark at infinity."""
-    stream = TestStream(coder=coder) if coder is not None else TestStream()
-    for step in steps:
-        if isinstance(step, AddElements):
-            stream.add_elements([_timestamped(value, event_time) for value, event_time in step.elements])
-        elif isinstance(step, AdvanceWatermark):
-            stream.advance_watermark_to(Timestamp(micros=step.to_ms * 1000))
-        else:
-            stream.advance_processing_time(Duration(micros=step.by_ms * 1000))
-    return stream.advance_watermark_to_infinity()
+class ReplayStream(beam.PTransform):
+    """PBegin -> PCollection[element_type]: the steps as a stream that ends with the watermark at infinity.
+
+    Elements cross the TestStream as bytes and are decoded in the SDK, because a runner that executes
+    TestStream itself (Flink, in Java) decodes its payload with Java coders and knows no Python types.
+    """
+
+    def __init__(self, steps: Iterable[Step], element_type: Any = Any):
+        super().__init__()
+        self._steps = tuple(steps)
+        self._element_type = element_type
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        coder = beam.coders.registry.get_coder(self._element_type)
+        stream = TestStream(coder=beam.coders.BytesCoder())
+        for step in self._steps:
+            if isinstance(step, AddElements):
+                stream.add_elements([_timestamped(coder.encode(value), event_time)
+                                     for value, event_time in step.elements])
+            elif isinstance(step, AdvanceWatermark):
+                stream.advance_watermark_to(Timestamp(micros=step.to_ms * 1000))
+            else:
+                stream.advance_processing_time(Duration(micros=step.by_ms * 1000))
+        stream.advance_watermark_to_infinity()
+        return (pbegin
+                | "Stream" >> stream.with_output_types(bytes)
+                | "Decode" >> beam.Map(coder.decode).with_output_types(self._element_type))

@@ -5,7 +5,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from kappa.io.replay import to_test_stream
+from kappa.io.orders import Order
+from kappa.io.replay import ReplayStream
 from kappa.pipelines.orders_per_minute import OrdersPerMinute
 from tests.scenarios import SCENARIOS
 
@@ -18,5 +19,5 @@ def test_scenario_panes(scenario, runner):
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
     with beam.Pipeline(runner=RUNNERS[runner](), options=options) as pipeline:
-        panes = pipeline | to_test_stream(scenario.steps) | OrdersPerMinute(scenario.spec)
+        panes = pipeline | ReplayStream(scenario.steps, Order) | OrdersPerMinute(scenario.spec)
         assert_that(panes, equal_to(list(scenario.expected)))

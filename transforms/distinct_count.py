@@ -43,8 +43,8 @@ class DistinctCountFn(beam.CombineFn):
         return ids, seen + 1
 
     def merge_accumulators(self, accumulators: Iterable[Tuple[Set[str], int]]):
-        accumulators = iter(accumulators)
-        ids, seen = next(accumulators)
+        # Zero accumulators happen: see `_has_inputs`.
+        ids, seen = self.create_accumulator()
         for other_ids, other_seen in accumulators:
             ids |= other_ids
             seen += other_seen
@@ -53,6 +53,12 @@ class DistinctCountFn(beam.CombineFn):
     def extract_output(self, accumulator) -> DistinctCount:
         ids, seen = accumulator
         return DistinctCount(distinct=len(ids), seen=seen)
+
+
+def _has_inputs(keyed: Tuple[str, DistinctCount]) -> bool:
+    """A pane without inputs says nothing. Flink emits one when a window's end-of-window and garbage
+    collection timers fire in the same watermark advance: the first pane is already final."""
+    return keyed[1].seen > 0
 
 
 class _CountSinglePane(beam.DoFn):
@@ -96,7 +102,9 @@ class CountDistinctPerKey(beam.PTransform):
         self._spec = spec
 
     def expand(self, pairs):
-        totals = pairs | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn())
+        totals = (pairs
+                  | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn())
+                  | "DropEmptyPanes" >> beam.Filter(_has_inputs))
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING
