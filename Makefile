@@ -7,9 +7,53 @@ BUILD := build
 ARCHIVE := $(BUILD)/orders-archive
 RUN_OUT := $(BUILD)/orders-per-minute
 
-.PHONY: setup run test clean
+# Parts outside PyPI's Python packages, fetched with the ordinary clients into a folder this Makefile owns:
+# the Beam Flink job server's classpath and the Kafka broker's from Maven Central (deps/*/pom.xml), and the
+# Flink distribution from the apache-flink wheels. FLINK_VERSION must equal flink.version in
+# deps/flink-job-server/pom.xml (tests/test_deps.py checks it).
+DEPS := $(BUILD)/deps
+FLINK_VERSION := 1.19.0
+JOB_SERVER := $(DEPS)/flink-job-server/job-server.jar
+KAFKA_LIB := $(DEPS)/kafka-broker/.copied
+FLINK_DIST := $(DEPS)/flink/.installed
+MVN := mvn -q -B
+
+.PHONY: setup deps run test clean kafka-up kafka-down flink-up flink-down
 
 setup: $(INSTALLED)
+
+deps: $(JOB_SERVER) $(KAFKA_LIB) $(FLINK_DIST)
+
+$(JOB_SERVER): deps/flink-job-server/pom.xml $(INSTALLED)
+	rm -rf $(@D)/lib
+	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
+	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib \
+		--main-class org.apache.beam.runners.flink.FlinkJobServerDriver --out $@
+
+$(KAFKA_LIB): deps/kafka-broker/pom.xml
+	rm -rf $(@D)/lib
+	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
+	touch $@
+
+# apache-flink pins an old apache-beam, so only the distribution is installed, apart from the venv.
+$(FLINK_DIST): Makefile
+	rm -rf $(@D)
+	$(PYTHON) -m pip install --quiet --no-deps --target $(@D) \
+		apache-flink==$(FLINK_VERSION) apache-flink-libraries==$(FLINK_VERSION)
+	chmod +x $(@D)/pyflink/bin/*
+	touch $@
+
+kafka-up: $(INSTALLED) $(KAFKA_LIB)
+	$(BIN)/python -m kappa.services.kafka_broker up --dir $(BUILD)/kafka
+
+kafka-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.kafka_broker down --dir $(BUILD)/kafka
+
+flink-up: $(INSTALLED) $(FLINK_DIST)
+	$(BIN)/python -m kappa.services.flink_cluster up --dir $(BUILD)/flink
+
+flink-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.flink_cluster down --dir $(BUILD)/flink
 
 $(INSTALLED): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +67,7 @@ run: $(INSTALLED)
 	$(BIN)/kappa run orders-per-minute --input '$(ARCHIVE)/*.avro' --input-format avro \
 		--output $(RUN_OUT) --mode batch --runner direct
 
-test: $(INSTALLED)
+test: $(INSTALLED) deps
 	$(BIN)/pytest -q tests
 
 clean:

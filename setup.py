@@ -6,7 +6,7 @@ This same file is what Beam ships to remote workers with `--setup_file`.
 """
 from setuptools import setup
 
-ROOMS = ("io", "transforms", "pipelines", "runners", "schemas")
+ROOMS = ("io", "transforms", "pipelines", "runners", "services", "schemas")
 
 # Every dependency, pinned exactly, in this one place.
 BEAM = "apache-beam[gcp]==2.62.0"
@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     BEAM,
     "fastavro==1.13.1",
     "google-cloud-pubsub==2.39.0",
+    "confluent-kafka==2.16.1",
 ]
 TEST_REQUIRES = ["pytest==9.2.0"]
 

@@ -1,0 +1,1 @@
+"""The parts kappa starts on loopback: a Kafka broker, a Flink session cluster, a Beam job server."""

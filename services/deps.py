@@ -1,0 +1,32 @@
+"""Where the parts that `make deps` fetched live: the Flink job server's classpath, the Kafka broker's
+classpath and the Flink distribution. `KAPPA_DEPS` points elsewhere; the default is `build/deps` in the
+source tree of an editable install."""
+import os
+from pathlib import Path
+
+
+class MissingDependency(RuntimeError):
+    """A fetched part is absent; the message says which and how to fetch it."""
+
+
+def root() -> Path:
+    return Path(os.environ.get("KAPPA_DEPS") or Path(__file__).resolve().parents[1] / "build" / "deps")
+
+
+def _present(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise MissingDependency(f"{what} not found at {path}: run `make deps` (or set KAPPA_DEPS)")
+    return path
+
+
+def job_server_jar() -> Path:
+    """The launcher jar of Beam's Flink job server (its manifest names the copied classpath)."""
+    return _present(root() / "flink-job-server" / "job-server.jar", "the Beam Flink job server")
+
+
+def kafka_classpath() -> str:
+    return str(_present(root() / "kafka-broker" / "lib", "the Kafka broker") / "*")
+
+
+def flink_home() -> Path:
+    return _present(root() / "flink" / "pyflink", "the Flink distribution")

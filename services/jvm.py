@@ -1,0 +1,57 @@
+"""Launching Java parts on the machine's JDK (17).
+
+Maven Central serves no ready-made job-server jar for Beam 2.62, so `make deps` copies the job server's
+runtime classpath and writes a launcher jar whose manifest names it, the same shape Beam's own
+`JavaJarServer.make_classpath_jar` builds. `java -jar launcher.jar` then behaves as the published jar
+would, so Beam's `--flink_job_server_jar` takes it. The manifest also opens the JDK packages Flink's
+serializers reflect into, which Java 17 closes by default (FLINK-33161); Flink's own config.yaml passes
+the same list on the command line.
+"""
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+from typing import Iterable, List
+
+# The packages Flink 1.19's config.yaml opens with env.java.opts.all.
+JAVA_17_OPENS = (
+    "java.base/java.lang", "java.base/java.net", "java.base/java.io", "java.base/java.nio",
+    "java.base/sun.nio.ch", "java.base/java.lang.reflect", "java.base/java.text", "java.base/java.time",
+    "java.base/java.util", "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic",
+    "java.base/java.util.concurrent.locks",
+)
+
+
+def _attribute(name: str, values: Iterable[str]) -> List[str]:
+    """A manifest attribute, one value per continuation line (manifest lines stay short)."""
+    values = list(values)
+    return [f"{name}: {values[0]}"] + [f"  {value}" for value in values[1:]]
+
+
+def write_launcher_jar(lib_dir: Path, main_class: str, out: Path) -> Path:
+    jars = sorted(p.name for p in lib_dir.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no jars in {lib_dir}")
+    relative = lib_dir.resolve().relative_to(out.parent.resolve())
+    lines = ["Manifest-Version: 1.0", f"Main-Class: {main_class}"]
+    lines += _attribute("Add-Opens", JAVA_17_OPENS)
+    lines += _attribute("Class-Path", (f"{relative.as_posix()}/{jar}" for jar in jars))
+    tmp = out.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w") as jar:
+        jar.writestr("META-INF/MANIFEST.MF", "\n".join(lines) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description="write a launcher jar for a copied classpath")
+    parser.add_argument("--lib", required=True, type=Path)
+    parser.add_argument("--main-class", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    write_launcher_jar(args.lib, args.main_class, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

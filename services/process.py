@@ -1,0 +1,88 @@
+"""Background processes with a log file and a pid file, so `make x-up` and `make x-down` can be separate
+commands and a test fixture can start and stop the same thing."""
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or stop; the message carries the end of its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(command: List[str], log: Path, pid_file: Path, env: Optional[Dict[str, str]] = None,
+          cwd: Optional[Path] = None) -> subprocess.Popen:
+    """Start detached in its own process group (so stopping it stops its children too)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+    pid_file.write_text(str(process.pid))
+    return process
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout_s: float, log: Path,
+               process: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServiceError(f"{what} exited with status {process.returncode}; end of {log}:\n{log_tail(log)}")
+        try:
+            if ready():
+                return
+        except Exception:  # not up yet: connection refused, half-started HTTP server, ...
+            pass
+        time.sleep(0.5)
+    raise ServiceError(f"{what} not ready after {timeout_s:.0f}s; end of {log}:\n{log_tail(log)}")
+
+
+def stop(pid_file: Path, timeout_s: float = 20.0) -> bool:
+    """SIGTERM the process group named by the pid file, SIGKILL it if it lingers; False if none ran."""
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    pid_file.unlink()
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        _reap(pid)
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
