@@ -1,6 +1,7 @@
 """A record the pipeline could not use, kept with the reason, so nothing is lost silently."""
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 from typing import Any, NamedTuple
@@ -8,11 +9,15 @@ from typing import Any, NamedTuple
 DEAD_LETTER_TAG = "dead_letter"
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """JSON for what Avro and Kafka hand over: datetimes as epoch millis, bytes as text or base64."""
     if isinstance(value, datetime.datetime):
         return int(value.timestamp() * 1000)
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(value).decode("ascii")
     return repr(value)
 
 
@@ -23,4 +28,4 @@ class DeadLetter(NamedTuple):
     error: str
 
     def to_json(self) -> str:
-        return json.dumps({"record": self.record, "error": self.error}, default=_json_default, allow_nan=True)
+        return json.dumps({"record": self.record, "error": self.error}, default=json_default, allow_nan=True)

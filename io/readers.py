@@ -141,7 +141,25 @@ class ParseOrders(beam.PTransform):
         self._format = fmt
 
     def expand(self, raw):
-        parsed = raw | "Parse" >> beam.ParDo(_ParseDoFn(order_parser(self._format))).with_output_types(
-            orders.Order
-        ).with_outputs(DEAD_LETTER_TAG, main="valid")
-        return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])
+        return _split(raw, order_parser(self._format), orders.Order)
+
+
+class SplitDeadLetters(beam.PTransform):
+    """Decoded events mixed with DeadLetters -> `ParsedEvents`, for sources that decode as they read."""
+
+    def __init__(self, event_type: type):
+        super().__init__()
+        self._event_type = event_type
+
+    def expand(self, decoded):
+        return _split(decoded, _already_parsed, self._event_type)
+
+
+def _already_parsed(event: Any) -> Any:
+    return event
+
+
+def _split(raw: PCollection, parse: Callable[[Any], Any], event_type: type) -> ParsedEvents:
+    parsed = raw | "Parse" >> beam.ParDo(_ParseDoFn(parse)).with_output_types(event_type).with_outputs(
+        DEAD_LETTER_TAG, main="valid")
+    return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])

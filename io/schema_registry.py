@@ -7,6 +7,10 @@ subject's compatibility mode, checked with the Avro spec's resolution rules:
 - BACKWARD: the new schema can read data written with the latest version (consumers upgrade first);
 - FORWARD: the latest version can read data written with the new schema (producers upgrade first);
 - FULL: both. The `_TRANSITIVE` variants check against every earlier version, not only the latest.
+
+Every schema also has a numeric id, as a Confluent registry gives, for the Kafka wire format. It is
+derived from the schema's Parsing Canonical Form fingerprint rather than handed out by a server, so any
+copy of the registry (a worker, a consumer on another machine) agrees on it without coordination.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from kappa.io.schema_compat import resolution_problems
 
@@ -44,6 +49,11 @@ class Compatibility(enum.Enum):
     @property
     def checks_forward(self) -> bool:
         return self.value.startswith(("FORWARD", "FULL"))
+
+
+def schema_id(schema: dict) -> int:
+    """A positive 31-bit id from the CRC-64-AVRO fingerprint of the canonical form: stable everywhere."""
+    return int(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"), 16) & 0x7FFFFFFF
 
 
 class IncompatibleSchema(ValueError):
@@ -77,6 +87,7 @@ class SchemaRegistry:
         self.root = Path(root) if root is not None else Path(str(importlib.resources.files("kappa.schemas")))
         self.compatibility = compatibility
         self._cache: Dict[tuple, dict] = {}
+        self._by_id: Dict[int, dict] = {}
 
     def subjects(self) -> List[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
@@ -103,6 +114,15 @@ class SchemaRegistry:
     def latest(self, subject: str) -> dict:
         return self.get(subject)
 
+    def by_id(self, wanted: int) -> dict:
+        """The schema with that id in any subject; KeyError if this registry has none."""
+        if not self._by_id:
+            for subject in self.subjects():
+                for version in self.versions(subject):
+                    schema = self.get(subject, version)
+                    self._by_id[schema_id(schema)] = schema
+        return self._by_id[wanted]
+
     def check(self, subject: str, schema: Union[str, dict]) -> List[str]:
         """Reasons the schema would be refused as the subject's next version; empty when accepted."""
         existing = [self.get(subject, v) for v in self.versions(subject)]
@@ -123,4 +143,5 @@ class SchemaRegistry:
         folder.mkdir(parents=True, exist_ok=True)
         raw = json.loads(schema) if isinstance(schema, str) else schema
         (folder / f"v{version}.avsc").write_text(json.dumps(raw, indent=2) + "\n")
+        self._by_id.clear()
         return version

@@ -1,7 +1,12 @@
 """The `kappa` command: the one entry point for running, generating and inspecting.
 
-    kappa run NAME --input PATH --output DIR [--input-format jsonl|avro] [--runner direct]
-                   [--mode batch|replay] [windowing flags] [--max-out-of-orderness 5s]
+    kappa run NAME --input PATH --output DIR [--input-format jsonl|avro] [--runner direct|flink]
+                   [--mode batch|replay] [windowing flags] [--max-out-of-orderness 5s] [Flink flags]
+    kappa run NAME --mode stream --runner flink [--bootstrap-servers H:P] [--input-topic orders]
+                   [--output-topic T] [--flink-master [local]|HOST:PORT] [--from-savepoint PATH] ...
+    kappa stop JOB --savepoint DIR [--flink-master HOST:PORT]
+    kappa produce orders --input PATH --topic orders [--rate N/s] [--value-format avro|json]
+    kappa consume TOPIC [--limit N] [--idle 5s]
     kappa generate orders --output DIR [--format avro|jsonl] [--events N] [--hours H] [--seed S]
     kappa pipelines
     kappa schema check SUBJECT FILE [--compatibility MODE]
@@ -15,18 +20,27 @@ import argparse
 import json
 import logging
 import sys
+import time
 import warnings
+from pathlib import Path
 from typing import List, NoReturn, Optional
 
 # Google client libraries warn about future Python and grpcio support on import; not actionable for a user.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
-from kappa.io import generate, readers  # noqa: E402 (after the warnings filter)
+from kappa.io import generate, kafka, readers, wire_format  # noqa: E402 (after the warnings filter)
+from kappa.io.dead_letter import json_default
+from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, SchemaRegistry
 from kappa.pipelines import registry
-from kappa.runners import job, summary
-from kappa.runners.profiles import PROFILES, Mode
+from kappa.runners import flags, job, summary
+from kappa.runners.flink import FlinkProfile
+from kappa.runners.profiles import DirectProfile, Mode, RunnerProfile
+from kappa.services import deps
+from kappa.services.flink_cluster import FlinkRest, FlinkRestError
 from kappa.transforms import windowing
+
+RUNNERS = ("direct", "flink")
 
 USAGE_ERROR = 2
 
@@ -44,17 +58,40 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kappa", description="One set of Beam pipelines for streaming, replay and backfill.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run a pipeline over an archive")
+    run = commands.add_parser("run", help="run a pipeline over an archive, or over Kafka (--mode stream)")
     run.add_argument("pipeline", metavar="NAME")
-    run.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob")
+    run.add_argument("--input", metavar="PATH", help="batch and replay: a file, a folder or a glob")
     run.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
                      help="default: avro for *.avro files, else jsonl")
-    run.add_argument("--output", required=True, metavar="DIR")
-    run.add_argument("--runner", choices=sorted(PROFILES), default="direct")
+    run.add_argument("--output", metavar="DIR", help="batch and replay: where results go")
+    run.add_argument("--runner", choices=RUNNERS, default="direct")
     run.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.BATCH.value)
     run.add_argument("--max-out-of-orderness", default="5s", metavar="DURATION",
-                     help="replay: how far the watermark trails the highest event time seen")
+                     help="replay and stream: how far the watermark trails the highest event time seen")
     windowing.add_window_flags(run)
+    flags.add_flink_flags(run)
+    flags.add_kafka_flags(run)
+
+    stop = commands.add_parser("stop", help="stop a streaming job on a Flink cluster with a savepoint")
+    stop.add_argument("job", metavar="JOB", help="the job's name (--job-name) or Flink job id")
+    stop.add_argument("--savepoint", required=True, metavar="DIR")
+    stop.add_argument("--flink-master", default="localhost:8081", metavar="HOST:PORT")
+
+    produce = commands.add_parser("produce", help="replay an archive into a Kafka topic")
+    produce.add_argument("kind", choices=["orders"])
+    produce.add_argument("--input", required=True, metavar="PATH")
+    produce.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat])
+    produce.add_argument("--topic", default="orders")
+    produce.add_argument("--rate", metavar="N/s", help="at most N records a second (default: as fast as possible)")
+    produce.add_argument("--value-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value)
+    produce.add_argument("--partitions", type=int, default=4, help="when the topic has to be created")
+    flags.add_bootstrap_flag(produce)
+
+    consume = commands.add_parser("consume", help="print a topic's records, decoded, as JSON lines")
+    consume.add_argument("topic")
+    consume.add_argument("--limit", type=int, help="stop after N records")
+    consume.add_argument("--idle", default="5s", metavar="DURATION", help="stop after this long without records")
+    flags.add_bootstrap_flag(consume)
 
     gen = commands.add_parser("generate", help="write a seeded archive of events")
     gen.add_argument("kind", choices=["orders"])
@@ -92,23 +129,81 @@ def _run(args: argparse.Namespace) -> int:
         definition = registry.get(args.pipeline)
     except KeyError as err:
         raise UsageError(err.args[0]) from None
+    mode = Mode(args.mode)
     try:
         spec = windowing.spec_from_args(args, definition.default_spec)
         max_ooo = windowing.parse_duration_ms(args.max_out_of_orderness)
-        pattern = readers.resolve_input(args.input)
-    except (ValueError, FileNotFoundError) as err:
+        profile = _profile(args, mode)
+        if mode is Mode.STREAM:
+            endpoints = job.KafkaEndpoints(
+                source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
+                dead_letter_topic=args.dead_letter_topic, value_format=ValueFormat(args.output_format))
+            request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile, kafka=endpoints,
+                                     max_out_of_orderness_ms=max_ooo)
+        else:
+            if not args.input or not args.output:
+                raise ValueError(f"--mode {mode.value} needs --input and --output")
+            pattern = readers.resolve_input(args.input)
+            request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile,
+                                     input_pattern=pattern, input_format=_input_format(args, pattern),
+                                     output_dir=args.output, max_out_of_orderness_ms=max_ooo)
+    except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
-    request = job.JobRequest(
-        definition=definition,
-        spec=spec,
-        input_pattern=pattern,
-        input_format=_input_format(args, pattern),
-        output_dir=args.output,
-        mode=Mode(args.mode),
-        profile=PROFILES[args.runner],
-        max_out_of_orderness_ms=max_ooo,
-    )
     print(summary.render(job.run(request)))
+    return 0
+
+
+def _profile(args: argparse.Namespace, mode: Mode) -> RunnerProfile:
+    if args.runner == "direct":
+        if mode is Mode.STREAM:
+            raise ValueError("--mode stream runs on --runner flink")
+        return DirectProfile()
+    profile = FlinkProfile(flags.flink_settings_from_args(args, streaming=mode is Mode.STREAM))
+    profile.options(mode)  # fails early, with a usage error, when `make deps` has not run
+    return profile
+
+
+def _stop(args: argparse.Namespace) -> int:
+    rest = FlinkRest(args.flink_master)
+    try:
+        found = rest.running_job(args.job)
+        location = rest.stop_with_savepoint(found["jid"], str(Path(args.savepoint).resolve()))
+    except FlinkRestError as err:
+        raise UsageError(str(err)) from None
+    print(f"stopped {found['name']} ({found['jid']}); savepoint: {location}")
+    print(f"restart it with: kappa run ... --flink-master {args.flink_master} --from-savepoint {location}")
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    try:
+        rate = flags.parse_rate(args.rate)
+        pattern = readers.resolve_input(args.input)
+        fmt = _input_format(args, pattern)
+        kafka.create_topic(args.bootstrap_servers, args.topic, args.partitions)
+    except (ValueError, FileNotFoundError, kafka.KafkaException) as err:
+        raise UsageError(str(err)) from None
+    to_kafka = ArchiveToKafka(readers.order_parser(fmt), ValueFormat(args.value_format))
+    records = (to_kafka(raw) for raw in readers.iter_raw_records(pattern, fmt))
+    started = time.monotonic()
+    written = kafka.produce(args.bootstrap_servers, args.topic, records, rate)
+    elapsed = time.monotonic() - started
+    print(f"produced {written:,} records to {args.topic} in {elapsed:.1f}s ({written / max(elapsed, 1e-9):,.0f}/s)")
+    return 0
+
+
+def _consume(args: argparse.Namespace) -> int:
+    registry_ = SchemaRegistry()
+    try:
+        idle_s = windowing.parse_duration_ms(args.idle) / 1000
+        records = kafka.consume(args.bootstrap_servers, args.topic, idle_s=idle_s)
+        for count, (partition, offset, key, value) in enumerate(records, start=1):
+            line = {"partition": partition, "offset": offset, "key": key, "value": wire_format.read_any(value, registry_)}
+            print(json.dumps(line, default=json_default), flush=True)
+            if args.limit and count >= args.limit:
+                break
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     return 0
 
 
@@ -151,7 +246,8 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "generate": _generate, "pipelines": _pipelines, "schema": _schema}
+_COMMANDS = {"run": _run, "stop": _stop, "produce": _produce, "consume": _consume, "generate": _generate,
+             "pipelines": _pipelines, "schema": _schema}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

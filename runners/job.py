@@ -3,19 +3,23 @@
 The pipeline transform is the same in every mode; only what feeds it and what runs it change:
 - batch: the archive is read as a bounded source; the windowing keeps its windows and lateness but
   emits one final pane per window (see `WindowSpec.final_only`);
-- replay: the archive is played as a stream (`kappa.io.replay`) with the windowing exactly as declared.
+- replay: the archive is played as a stream (`kappa.io.replay`) with the windowing exactly as declared;
+- stream: orders are read from Kafka and results written to Kafka, with the windowing as declared,
+  until the job is stopped.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from kappa.io import readers, replay, writers
+from kappa.io import kafka, orders, readers, replay, writers
+from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.orders import InvalidRecord
 from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
@@ -25,14 +29,25 @@ from kappa.transforms.windowing import WindowSpec
 
 
 @dataclasses.dataclass(frozen=True)
+class KafkaEndpoints:
+    """Streaming mode's input and outputs."""
+
+    source: kafka.KafkaSource
+    output_topic: str
+    dead_letter_topic: str
+    value_format: ValueFormat = ValueFormat.AVRO
+
+
+@dataclasses.dataclass(frozen=True)
 class JobRequest:
     definition: PipelineDefinition
     spec: WindowSpec
-    input_pattern: str
-    input_format: readers.RecordFormat
-    output_dir: str
     mode: Mode
     profile: RunnerProfile
+    input_pattern: Optional[str] = None  # batch and replay
+    input_format: Optional[readers.RecordFormat] = None
+    output_dir: Optional[str] = None
+    kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
 
     @property
@@ -55,22 +70,62 @@ def plan_replay(request: JobRequest) -> replay.ReplayPlan:
 
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan] = None) -> None:
     """The job graph; replay mode takes the plan of the stream it replays."""
+    parsed = _read(pipeline, request, plan)
+    results = parsed.valid | request.definition.name >> request.definition.transform(request.effective_spec)
+    if request.mode is Mode.STREAM:
+        _write_to_kafka(results, parsed.dead_letters, request)
+    else:
+        _write_to_files(results, parsed.dead_letters, request)
+
+
+def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan]) -> readers.ParsedEvents:
+    if request.mode is Mode.STREAM:
+        decode = Decoder(orders.SUBJECT, orders.order_from_mapping)
+        decoded = pipeline | "ReadKafka" >> kafka.ReadFromKafka(
+            request.kafka.source, decode, operator.attrgetter("event_time"))
+        return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(orders.Order)
     if request.mode is Mode.BATCH:
         source = readers.ReadRawRecords(request.input_pattern, request.input_format)
     else:
-        source = replay.to_test_stream(plan.steps)
+        source = replay.ReplayStream(plan.steps)
     raw = pipeline | "Read" >> source
-    parsed = raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
-    results = parsed.valid | request.definition.name >> request.definition.transform(request.effective_spec)
+    return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
+
+
+def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
     (
         results
         | "EncodeResults" >> beam.Map(json.dumps)
         | "WriteResults" >> writers.WriteJsonLines(request.output_dir, writers.RESULTS)
     )
     (
-        parsed.dead_letters
+        dead_letters
         | "EncodeDeadLetters" >> beam.Map(lambda d: d.to_json())
         | "WriteDeadLetters" >> writers.WriteJsonLines(request.output_dir, writers.DEAD_LETTERS)
+    )
+
+
+class _KeyedRecord:
+    """A result -> (its window key, its value in the output format): the latest value per key is current."""
+
+    def __init__(self, encode: Encoder):
+        self._encode = encode
+
+    def __call__(self, result: Dict[str, Any]) -> Tuple[bytes, bytes]:
+        return result["key"].encode(), self._encode(result)
+
+
+def _write_to_kafka(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
+    endpoints, bootstrap = request.kafka, request.kafka.source.bootstrap_servers
+    (
+        results
+        | "EncodeResults" >> beam.Map(_KeyedRecord(Encoder(request.definition.name, endpoints.value_format)))
+        | "WriteResults" >> kafka.WriteToKafka(bootstrap, endpoints.output_topic)
+    )
+    (
+        dead_letters
+        | "EncodeDeadLetters" >> beam.Map(lambda d: (None, d.to_json().encode()))
+        | "WriteDeadLetters" >> kafka.WriteToKafka(bootstrap, endpoints.dead_letter_topic)
     )
 
 
@@ -83,7 +138,10 @@ def _counters(result) -> Dict[str, int]:
 
 
 def run(request: JobRequest) -> Dict[str, Any]:
-    """Runs the job to completion and returns its summary (also written to `<output>/summary.json`)."""
+    """Runs the job and returns its summary: batch and replay to completion (also written to
+    `<output>/summary.json`); stream until stopped, or until submitted when the runner detaches."""
+    if request.mode is Mode.STREAM:
+        return _run_stream(request)
     writers.clear_outputs(request.output_dir)
     started = time.monotonic()
     plan = plan_replay(request) if request.mode is Mode.REPLAY else None
@@ -96,3 +154,33 @@ def run(request: JobRequest) -> Dict[str, Any]:
     report = summary.summarise(request, _counters(result), elapsed, plan)
     summary.write(report, request.output_dir)
     return report
+
+
+def _run_stream(request: JobRequest) -> Dict[str, Any]:
+    endpoints = request.kafka
+    for topic in (endpoints.output_topic, endpoints.dead_letter_topic):
+        kafka.create_topic(endpoints.source.bootstrap_servers, topic, len(kafka.partitions_of(
+            endpoints.source.bootstrap_servers, endpoints.source.topic)))
+    pipeline = request.profile.pipeline(request.mode)
+    build(pipeline, request)
+    result = pipeline.run()
+    if not request.profile.detaches:
+        try:
+            result.wait_until_finish()
+        except KeyboardInterrupt:
+            result.cancel()
+    else:
+        _wait_until_running(result)
+    return summary.stream_summary(request, str(result.state))
+
+
+def _wait_until_running(result, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = result.state
+        if state == beam.runners.runner.PipelineState.RUNNING:
+            return
+        if beam.runners.runner.PipelineState.is_terminal(state):
+            raise RuntimeError(f"the job ended as {state} instead of running")
+        time.sleep(0.5)
+    raise RuntimeError(f"the job was not running after {timeout_s:.0f}s")

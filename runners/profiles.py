@@ -10,7 +10,6 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
 from __future__ import annotations
 
 import enum
-from typing import Dict
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -19,14 +18,16 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 
 class Mode(enum.Enum):
-    BATCH = "batch"
-    REPLAY = "replay"
+    BATCH = "batch"  # an archive, read as a bounded source
+    REPLAY = "replay"  # an archive, played as a stream with watermarks
+    STREAM = "stream"  # a live source (Kafka) until the job is stopped
 
 
 class RunnerProfile:
     """Turns a mode into a ready `beam.Pipeline`; one subclass per runner family."""
 
     name: str
+    detaches = False  # whether a streaming job keeps running after `kappa run` returns
 
     def pipeline(self, mode: Mode) -> beam.Pipeline:
         raise NotImplementedError
@@ -42,5 +43,3 @@ class DirectProfile(RunnerProfile):
         options.view_as(StandardOptions).streaming = True
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
 
-
-PROFILES: Dict[str, RunnerProfile] = {profile.name: profile for profile in (DirectProfile(),)}

@@ -89,8 +89,28 @@ def write(report: Dict[str, Any], output_dir: str) -> None:
         out.write("\n")
 
 
+def stream_summary(request, state: str) -> Dict[str, Any]:
+    """A streaming job has no totals at its end; this says where it runs and where its output goes."""
+    endpoints = request.kafka
+    return {
+        "pipeline": request.definition.name,
+        "runner": request.profile.name,
+        "mode": request.mode.value,
+        "state": state,
+        "job_name": getattr(getattr(request.profile, "settings", None), "job_name", None),
+        "windowing": request.effective_spec.describe(),
+        "input": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.source.topic}",
+        "output": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.output_topic}",
+        "dead_letters": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.dead_letter_topic}",
+    }
+
+
 def render(report: Dict[str, Any]) -> str:
     """A summary a person reads at a glance after `make run`."""
+    if report["mode"] == "stream":
+        return "\n".join([f"{report['pipeline']} | stream on {report['runner']} | {report['windowing']}"]
+                         + [f"  {key:<12} {report[key]}" for key in
+                            ("state", "job_name", "input", "output", "dead_letters")])
     per_key_field = next(k for k in report if "_per_" in k)
     per_key = report[per_key_field]
     width = max([len(k) for k in per_key] + [6])

@@ -1,0 +1,89 @@
+"""Flag groups of `kappa run` for the Flink runner and for streaming from and to Kafka.
+
+Each `*_from_args` raises ValueError with a readable reason; the CLI turns it into a usage error.
+"""
+import argparse
+import re
+from typing import Optional
+
+from kappa.io import kafka
+from kappa.io.event_codec import ValueFormat
+from kappa.runners.flink import LOCAL, Checkpointing, FlinkSettings, StateBackend
+from kappa.transforms.windowing import parse_duration_ms
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+
+
+def add_flink_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Flink (--runner flink)")
+    group.add_argument("--flink-master", default=LOCAL, metavar="HOST:PORT",
+                       help="a session cluster's REST address, or [local] for an embedded Flink (default)")
+    group.add_argument("--parallelism", type=int, default=2)
+    group.add_argument("--worker-pool", default="localhost:50000", metavar="HOST:PORT",
+                       help="the Beam worker pool beside the cluster's task managers")
+    group.add_argument("--checkpoint-interval", metavar="DURATION",
+                       help="periodic checkpoints (stream mode default: 10s)")
+    group.add_argument("--checkpointing", choices=[c.value for c in Checkpointing],
+                       default=Checkpointing.EXACTLY_ONCE.value)
+    group.add_argument("--state-backend", choices=[b.value for b in StateBackend], default=StateBackend.HASHMAP.value)
+    group.add_argument("--checkpoint-dir", metavar="URI", help="where checkpoints go (default: the cluster's)")
+    group.add_argument("--from-savepoint", metavar="PATH", help="start with the state of this savepoint")
+    group.add_argument("--job-name", help="the Flink job's name, for `kappa stop`")
+
+
+def flink_settings_from_args(args: argparse.Namespace, streaming: bool) -> FlinkSettings:
+    if args.flink_master != LOCAL and not _HOST_PORT.match(args.flink_master):
+        raise ValueError(f"--flink-master must be HOST:PORT or {LOCAL}, got {args.flink_master!r}")
+    if args.parallelism < 1:
+        raise ValueError("--parallelism must be at least 1")
+    interval = args.checkpoint_interval or ("10s" if streaming else None)
+    return FlinkSettings(
+        master=args.flink_master,
+        parallelism=args.parallelism,
+        worker_pool=args.worker_pool,
+        checkpoint_interval_ms=parse_duration_ms(interval) if interval else None,
+        checkpointing=Checkpointing(args.checkpointing),
+        state_backend=StateBackend(args.state_backend),
+        checkpoint_dir=args.checkpoint_dir,
+        from_savepoint=args.from_savepoint,
+        job_name=args.job_name,
+    )
+
+
+def add_bootstrap_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP, metavar="HOST:PORT[,...]")
+
+
+def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Kafka (--mode stream)")
+    add_bootstrap_flag(group)
+    group.add_argument("--input-topic", default="orders")
+    group.add_argument("--output-topic", default="orders-per-minute-by-region")
+    group.add_argument("--dead-letter-topic", default="orders-dead-letter")
+    group.add_argument("--group-id", default="kappa-orders-per-minute")
+    group.add_argument("--start-from", choices=[s.value for s in kafka.StartFrom], default=kafka.StartFrom.COMMITTED.value)
+    group.add_argument("--output-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value)
+    group.add_argument("--idle-timeout", default="10s", metavar="DURATION",
+                       help="a partition silent this long stops holding the watermark back")
+
+
+def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int) -> kafka.KafkaSource:
+    return kafka.KafkaSource(
+        bootstrap_servers=args.bootstrap_servers,
+        topic=args.input_topic,
+        group_id=args.group_id,
+        start_from=kafka.StartFrom(args.start_from),
+        max_out_of_orderness_ms=max_out_of_orderness_ms,
+        idle_timeout_ms=parse_duration_ms(args.idle_timeout),
+    )
+
+
+def parse_rate(text: Optional[str]) -> Optional[float]:
+    """'5000/s' or '5000' -> 5000.0 records a second."""
+    if text is None:
+        return None
+    match = re.match(r"^(\d+(?:\.\d+)?)(?:/s)?$", text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"bad rate {text!r}: use records per second, e.g. 5000/s")
+    return float(match.group(1))

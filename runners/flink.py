@@ -1,0 +1,121 @@
+"""The Flink runner profile: Beam's portable FlinkRunner, on an embedded Flink or a session cluster.
+
+- `--flink-master [local]` (default): the job server starts an embedded Flink for the job, and the
+  Python stages run in this process (LOOPBACK). Nothing to set up beyond `make deps`.
+- `--flink-master HOST:PORT`: a Flink session cluster (`make flink-up`). The Python stages run in the
+  Beam worker pool beside the task manager (EXTERNAL), as they would on a production cluster; a
+  streaming job is submitted detached and keeps running after `kappa run` returns.
+
+The job server is `make deps`' launcher jar, passed by path, so nothing is downloaded at run time.
+"""
+import dataclasses
+import enum
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from kappa.runners.profiles import Mode, RunnerProfile
+from kappa.services import deps
+
+LOCAL = "[local]"
+
+
+class Checkpointing(enum.Enum):
+    EXACTLY_ONCE = "exactly-once"  # aligned barriers: state reflects each record once after a restore
+    AT_LEAST_ONCE = "at-least-once"  # no alignment: lower latency under backpressure, replays on restore
+
+
+class StateBackend(enum.Enum):
+    HASHMAP = "hashmap"  # state on the JVM heap: fastest while it fits
+    ROCKSDB = "rocksdb"  # state on local disk: for state larger than memory
+
+
+class FlinkOptions(PipelineOptions):
+    """Options of Beam's Java FlinkRunner that Beam's Python SDK does not declare. The Python FlinkRunner
+    sends only declared options to the job server, so declaring them is what makes them reach Flink."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--checkpointing_interval", type=int, help="milliseconds between checkpoints")
+        parser.add_argument("--checkpointing_mode", choices=["EXACTLY_ONCE", "AT_LEAST_ONCE"])
+        parser.add_argument("--state_backend", choices=["hashmap", "rocksdb"])
+        parser.add_argument("--state_backend_storage_path", help="checkpoint storage URI")
+        parser.add_argument("--savepoint_path", help="savepoint to restore the job's state from")
+        parser.add_argument("--allow_non_restored_state", type=bool)
+        parser.add_argument("--max_bundle_size", type=int)
+        parser.add_argument("--max_bundle_time_mills", type=int)
+        parser.add_argument("--attached_mode", type=bool)
+        parser.add_argument("--externalized_checkpoints_enabled", type=bool)
+        parser.add_argument("--retain_externalized_checkpoints_on_cancellation", type=bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlinkSettings:
+    master: str = LOCAL
+    parallelism: int = 2
+    worker_pool: str = "localhost:50000"  # the Beam worker pool of a session cluster
+    checkpoint_interval_ms: Optional[int] = None  # None: no periodic checkpoints
+    checkpointing: Checkpointing = Checkpointing.EXACTLY_ONCE
+    state_backend: StateBackend = StateBackend.HASHMAP
+    checkpoint_dir: Optional[str] = None  # a URI; None: Flink's default (the cluster's state.checkpoints.dir)
+    from_savepoint: Optional[str] = None
+    job_name: Optional[str] = None
+    max_bundle_size: Optional[int] = None
+    max_bundle_time_ms: Optional[int] = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.master == LOCAL
+
+
+class FlinkProfile(RunnerProfile):
+    name = "flink"
+
+    def __init__(self, settings: FlinkSettings = FlinkSettings()):
+        self.settings = settings
+
+    @property
+    def detaches(self) -> bool:
+        """A streaming job on a cluster outlives `kappa run`; an embedded one lives in it."""
+        return not self.settings.embedded
+
+    def options(self, mode: Mode) -> PipelineOptions:
+        s = self.settings
+        args: List[str] = [
+            "--runner=FlinkRunner",
+            f"--flink_master={s.master}",
+            f"--flink_job_server_jar={deps.job_server_jar()}",
+            f"--parallelism={s.parallelism}",
+        ]
+        if s.embedded:
+            args.append("--environment_type=LOOPBACK")
+        else:
+            args += ["--environment_type=EXTERNAL", f"--environment_config={s.worker_pool}"]
+        if mode is not Mode.BATCH:
+            args.append("--streaming")
+        if s.job_name:
+            args.append(f"--job_name={s.job_name}")
+        options = PipelineOptions(args)
+        flink = options.view_as(FlinkOptions)
+        if s.checkpoint_interval_ms:
+            flink.checkpointing_interval = s.checkpoint_interval_ms
+            flink.checkpointing_mode = s.checkpointing.name
+            flink.externalized_checkpoints_enabled = True
+            flink.retain_externalized_checkpoints_on_cancellation = True
+        if s.state_backend is StateBackend.ROCKSDB or s.checkpoint_dir:  # else the cluster's own settings
+            flink.state_backend = s.state_backend.value
+            flink.state_backend_storage_path = s.checkpoint_dir or _default_checkpoint_dir()
+        flink.savepoint_path = s.from_savepoint
+        flink.max_bundle_size = s.max_bundle_size
+        flink.max_bundle_time_mills = s.max_bundle_time_ms
+        if mode is Mode.STREAM and self.detaches:
+            flink.attached_mode = False
+        return options
+
+    def pipeline(self, mode: Mode) -> beam.Pipeline:
+        return beam.Pipeline(options=self.options(mode))
+
+
+def _default_checkpoint_dir() -> str:
+    return (deps.root().parent / "flink-checkpoints").resolve().as_uri()
