@@ -1,0 +1,47 @@
+"""Beam's Flink job server as a long-lived service, for many jobs in a row (the test suite's TestStream
+scenarios): one JVM start instead of one per job. `kappa run` does not need it; Beam's FlinkRunner starts
+the same jar for each run."""
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from kappa.services import deps, process
+
+
+@dataclasses.dataclass
+class FlinkJobServer:
+    workdir: Path
+    flink_master: str = "[local]"
+    job_port: int = 8099
+
+    @property
+    def endpoint(self) -> str:
+        return f"localhost:{self.job_port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.workdir / "job-server.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "job-server.log"
+
+    def start(self) -> "FlinkJobServer":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        artifacts = tempfile.mkdtemp(prefix="artifacts-", dir=self.workdir)
+        server = process.start(["java", "-jar", str(deps.job_server_jar()), "--flink-master", self.flink_master,
+                                "--job-port", str(self.job_port), "--artifact-port", "0",
+                                "--expansion-port", "-1", "--artifacts-dir", artifacts],
+                               self.log, self.pid_file)
+        process.wait_until(lambda: process.port_open(self.job_port), f"Flink job server on {self.endpoint}",
+                           60, self.log, server)
+        return self
+
+    def stop(self) -> bool:
+        return process.stop(self.pid_file)
+
+    def __enter__(self) -> "FlinkJobServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
