@@ -27,7 +27,7 @@ import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
-from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -85,10 +85,12 @@ def partitions_of(bootstrap_servers: str, topic: str) -> List[int]:
 
 
 class _PartitionWatermark(WatermarkEstimatorProvider):
-    def initial_estimator_state(self, partition: int, restriction: OffsetRange) -> Optional[Timestamp]:
-        return None
+    def initial_estimator_state(self, partition: int, restriction: OffsetRange) -> Timestamp:
+        # Not None: a split the runner asks for before the first record would otherwise carry no
+        # watermark, and Flink then lets the watermark run to the end of time, expiring every window.
+        return MIN_TIMESTAMP
 
-    def create_watermark_estimator(self, state: Optional[Timestamp]) -> ManualWatermarkEstimator:
+    def create_watermark_estimator(self, state: Timestamp) -> ManualWatermarkEstimator:
         return ManualWatermarkEstimator(state)
 
 
@@ -151,7 +153,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         consumer = self._consumer_at(partition, tracker.current_restriction().start)
         deadline = time.monotonic() + self._source.max_read_ms / 1000
         read = 0
-        stamp_dead = watermark.current_watermark() or Timestamp(0)
+        stamp_dead = max(watermark.current_watermark(), Timestamp(0))
         while time.monotonic() < deadline:
             messages = consumer.consume(self._source.batch_size, timeout=0.1)
             if not messages:
@@ -189,8 +191,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         if candidate_ms is None:
             return
         candidate = Timestamp(micros=candidate_ms * 1000)
-        current = watermark.current_watermark()
-        if current is None or candidate > current:
+        if candidate > watermark.current_watermark():
             watermark.set_watermark(candidate)
 
 
@@ -230,7 +231,7 @@ class _Produce(beam.DoFn):
         self._producer = producer(self._bootstrap_servers)
         self._errors: List[str] = []
 
-    def process(self, record: Tuple[Optional[bytes], bytes]) -> None:
+    def process(self, record: Tuple[Optional[bytes], bytes]):
         key, value = record
         self._producer.produce(self._topic, value=value, key=key, on_delivery=self._delivered)
         self._producer.poll(0)

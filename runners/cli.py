@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         spec = windowing.spec_from_args(args, definition.default_spec)
         max_ooo = windowing.parse_duration_ms(args.max_out_of_orderness)
-        profile = _profile(args, mode)
+        profile = _profile(args, mode, definition.name)
         if mode is Mode.STREAM:
             endpoints = job.KafkaEndpoints(
                 source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
@@ -153,12 +153,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _profile(args: argparse.Namespace, mode: Mode) -> RunnerProfile:
+def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfile:
     if args.runner == "direct":
         if mode is Mode.STREAM:
             raise ValueError("--mode stream runs on --runner flink")
         return DirectProfile()
-    profile = FlinkProfile(flags.flink_settings_from_args(args, streaming=mode is Mode.STREAM))
+    profile = FlinkProfile(flags.flink_settings_from_args(args, mode is Mode.STREAM, job_name))
     profile.options(mode)  # fails early, with a usage error, when `make deps` has not run
     return profile
 

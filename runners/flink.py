@@ -10,13 +10,16 @@ The job server is `make deps`' launcher jar, passed by path, so nothing is downl
 """
 import dataclasses
 import enum
+import time
 from typing import List, Optional
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
 
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.services import deps
+from kappa.services.flink_cluster import FlinkRest
 
 LOCAL = "[local]"
 
@@ -80,6 +83,23 @@ class FlinkProfile(RunnerProfile):
         """A streaming job on a cluster outlives `kappa run`; an embedded one lives in it."""
         return not self.settings.embedded
 
+    @property
+    def job_name(self) -> Optional[str]:
+        return self.settings.job_name
+
+    def await_running(self, result, timeout_s: float = 180.0) -> str:
+        """The job server reports RUNNING before it has handed the job to Flink, and stops with this
+        process; so wait until the cluster itself lists the job as running."""
+        rest = FlinkRest(self.settings.master)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if _ended(result):
+                raise RuntimeError(f"job {self.job_name} ended as {result.state} before it ran on {rest.address}")
+            if any(j["name"] == self.job_name and j["state"] == "RUNNING" for j in rest.jobs()):
+                return "RUNNING"
+            time.sleep(1)
+        raise RuntimeError(f"job {self.job_name} not running on {rest.address} after {timeout_s:.0f}s")
+
     def options(self, mode: Mode) -> PipelineOptions:
         s = self.settings
         args: List[str] = [
@@ -119,3 +139,10 @@ class FlinkProfile(RunnerProfile):
 
 def _default_checkpoint_dir() -> str:
     return (deps.root().parent / "flink-checkpoints").resolve().as_uri()
+
+
+def _ended(result) -> bool:
+    try:
+        return PipelineState.is_terminal(result.state)
+    except AttributeError:  # Beam 2.62 cannot map the job server's UNSPECIFIED state of a detached job
+        return False

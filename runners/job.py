@@ -164,23 +164,12 @@ def _run_stream(request: JobRequest) -> Dict[str, Any]:
     pipeline = request.profile.pipeline(request.mode)
     build(pipeline, request)
     result = pipeline.run()
-    if not request.profile.detaches:
+    if request.profile.detaches:
+        state = request.profile.await_running(result)
+    else:
         try:
             result.wait_until_finish()
         except KeyboardInterrupt:
             result.cancel()
-    else:
-        _wait_until_running(result)
-    return summary.stream_summary(request, str(result.state))
-
-
-def _wait_until_running(result, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = result.state
-        if state == beam.runners.runner.PipelineState.RUNNING:
-            return
-        if beam.runners.runner.PipelineState.is_terminal(state):
-            raise RuntimeError(f"the job ended as {state} instead of running")
-        time.sleep(0.5)
-    raise RuntimeError(f"the job was not running after {timeout_s:.0f}s")
+        state = str(result.state)
+    return summary.stream_summary(request, state)

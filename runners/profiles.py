@@ -10,6 +10,7 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
 from __future__ import annotations
 
 import enum
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -28,8 +29,13 @@ class RunnerProfile:
 
     name: str
     detaches = False  # whether a streaming job keeps running after `kappa run` returns
+    job_name: Optional[str] = None
 
     def pipeline(self, mode: Mode) -> beam.Pipeline:
+        raise NotImplementedError
+
+    def await_running(self, result: beam.runners.runner.PipelineResult) -> str:
+        """For a detaching runner: wait until the job runs where it was sent; returns its state."""
         raise NotImplementedError
 
 

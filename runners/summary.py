@@ -97,7 +97,7 @@ def stream_summary(request, state: str) -> Dict[str, Any]:
         "runner": request.profile.name,
         "mode": request.mode.value,
         "state": state,
-        "job_name": getattr(getattr(request.profile, "settings", None), "job_name", None),
+        "job_name": request.profile.job_name,
         "windowing": request.effective_spec.describe(),
         "input": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.source.topic}",
         "output": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.output_topic}",

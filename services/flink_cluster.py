@@ -85,8 +85,15 @@ class FlinkRest:
             time.sleep(0.5)
         raise FlinkRestError(f"savepoint of {job_id} not done after {timeout_s:.0f}s")
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str, timeout_s: float = 60) -> None:
+        """Cancel the job and wait until it has released its slots."""
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._call("GET", f"/jobs/{job_id}")["state"] in ("CANCELED", "FAILED", "FINISHED"):
+                return
+            time.sleep(0.5)
+        raise FlinkRestError(f"job {job_id} still not cancelled after {timeout_s:.0f}s")
 
 
 @dataclasses.dataclass
@@ -138,8 +145,11 @@ class FlinkCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_conf(home)
         pool_log = self.workdir / "log" / "worker-pool.log"
+        # The pool starts each SDK worker as `python` from PATH: make that this environment's Python.
+        python_first = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         pool = process.start([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                              f"--service_port={self.worker_pool_port}"], pool_log, self.workdir / "worker-pool.pid")
+                              f"--service_port={self.worker_pool_port}"], pool_log, self.workdir / "worker-pool.pid",
+                             env=python_first)
         started = subprocess.run(self._script("start-cluster.sh"), env={**os.environ, **self._env()},
                                  capture_output=True, text=True)
         if started.returncode != 0:

@@ -1,42 +1,13 @@
 """End to end through the `kappa` command: generated archives, batch and replay, exact results."""
 import collections
 import json
-import math
 import subprocess
 import sys
 
 import pytest
 
 from kappa.runners import cli
-
-SECONDS = 1000
-MINUTE = 60 * SECONDS
-
-
-def reference_counts(paths):
-    """Plain Python, independent of kappa: distinct valid order ids per (region, minute)."""
-    ids = collections.defaultdict(set)
-    for path in paths:
-        with open(path) as lines:
-            for line in lines:
-                try:
-                    o = json.loads(line)
-                except ValueError:
-                    continue
-                if not (isinstance(o, dict) and all(isinstance(o.get(k), str) and o[k].strip()
-                                                    for k in ("order_id", "region"))):
-                    continue
-                if type(o.get("event_time")) is not int or o["event_time"] < 0:
-                    continue
-                if type(o.get("amount")) not in (int, float) or not math.isfinite(o["amount"]):
-                    continue
-                start = o["event_time"] // MINUTE * MINUTE
-                ids[f"{o['region']}:{start}"].add(o["order_id"])
-    return {key: len(v) for key, v in ids.items()}
-
-
-def lines_in(paths):
-    return sum(1 for path in paths for _ in open(path))
+from tests.reference import MINUTE, SECONDS, lines_in, reference_counts
 
 
 def kappa(*argv):
@@ -150,6 +121,8 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
      "--flink-master must be HOST:PORT or [local], got 'nowhere'"),
     (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--checkpoint-interval", "10"],
      "bad duration '10'"),
+    (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--checkpoint-interval", "10s"],
+     "--checkpoint-interval 10s is below 30s"),
     (["produce", "orders", "--input", "x", "--rate", "fast"], "bad rate 'fast'"),
     (["stop", "some-job", "--savepoint", "/tmp/sp", "--flink-master", "127.0.0.1:1"],
      "Flink REST GET /jobs/overview on 127.0.0.1:1 failed"),

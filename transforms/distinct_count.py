@@ -108,4 +108,5 @@ class CountDistinctPerKey(beam.PTransform):
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING
-        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding))
+        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding)).with_input_types(
+            Tuple[str, DistinctCount])

@@ -1,0 +1,145 @@
+"""Kafka -> Flink -> Kafka, against a real broker and real Flink: the streaming job gives the same final
+count per window as the plain-Python reference (and so as the batch backfill, which test_cli checks
+against the same reference), on the embedded Flink and on a session cluster, across a restart from a
+savepoint.
+
+Event times of the generated archive lie in the past, so once a partition has been idle for
+--idle-timeout its watermark follows the wall clock and every window expires: its closing pane
+(is_last) carries the final count. The archive's stragglers are at most minutes late; 10 minutes of
+allowed lateness keeps every one of them.
+"""
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from kappa.io import kafka, wire_format
+from kappa.io.schema_registry import SchemaRegistry
+from kappa.runners import cli
+from tests.reference import reference_counts
+
+MALFORMED = 5
+STREAM_FLAGS = ("--allowed-lateness", "10m", "--start-from", "earliest")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("stream-archive")
+    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", "4000",
+                     "--hours", "2", "--seed", "13", "--malformed", str(MALFORMED)]) == 0
+    files = sorted(root.iterdir())
+    return {"files": files, "reference": reference_counts(files)}
+
+
+def topics() -> Dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {name: f"{name}-{suffix}" for name in ("orders", "results", "dead")}
+
+
+def produce(broker, topic: str, path: Path) -> None:
+    assert cli.main(["produce", "orders", "--input", str(path), "--topic", topic,
+                     "--bootstrap-servers", broker.bootstrap_servers]) == 0
+
+
+def kappa_stream(broker, names: Dict[str, str], *flags: str) -> List[str]:
+    return [sys.executable, "-m", "kappa.runners.cli", "run", "orders-per-minute", "--mode", "stream",
+            "--runner", "flink", "--bootstrap-servers", broker.bootstrap_servers,
+            "--input-topic", names["orders"], "--output-topic", names["results"],
+            "--dead-letter-topic", names["dead"], "--group-id", names["orders"], *STREAM_FLAGS, *flags]
+
+
+def records(broker, topic: str) -> list:
+    """The topic's records, decoded; none while the job has not created it yet."""
+    registry = SchemaRegistry()
+    try:
+        return [wire_format.read_any(value, registry)
+                for _, _, _, value in kafka.consume(broker.bootstrap_servers, topic, idle_s=1)]
+    except ValueError:
+        return []
+
+
+def closing_panes(broker, topic: str, expected_windows: int, timeout_s: float) -> Dict[str, int]:
+    """Window key -> count of its closing pane, once every window has closed (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    finals: Dict[str, int] = {}
+    while time.monotonic() < deadline:
+        finals = {r["key"]: r["count"] for r in records(broker, topic) if r["is_last"]}
+        if len(finals) >= expected_windows:
+            break
+        time.sleep(2)
+    return finals
+
+
+def test_stream_on_embedded_flink_equals_reference(archive, kafka_broker):
+    names = topics()
+    for path in archive["files"]:
+        produce(kafka_broker, names["orders"], path)
+    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+    finally:
+        job.send_signal(signal.SIGINT)  # kappa cancels the embedded job
+        job.wait(timeout=60)
+    assert finals == archive["reference"]
+    dead = records(kafka_broker, names["dead"])
+    assert len(dead) == MALFORMED and all(d["error"] for d in dead)
+
+
+def test_stream_on_session_cluster_equals_reference(archive, kafka_broker, flink_cluster):
+    names = topics()
+    for path in archive["files"]:
+        produce(kafka_broker, names["orders"], path)
+    job_name = f"equivalence-{names['orders']}"
+    submitted = subprocess.run(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *cluster(flink_cluster),
+                                            "--job-name", job_name), capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    assert "state        RUNNING" in submitted.stdout
+    running = flink_cluster.rest.running_job(job_name)  # the job is Flink's, not the submitter's
+    try:
+        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+    assert finals == archive["reference"]
+
+
+def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker, flink_cluster, tmp_path):
+    """Stop mid-stream with a savepoint, produce the rest, start from the savepoint: the same finals."""
+    names = topics()
+    job_name = f"restart-{names['orders']}"
+    first_hour, *later = archive["files"]
+    produce(kafka_broker, names["orders"], first_hour)
+    # Idle long enough that the first hour's windows stay open until the stop, and the second hour's
+    # records, produced after the restart, arrive on time.
+    flags = (*cluster(flink_cluster), "--job-name", job_name, "--idle-timeout", "20s")
+    assert subprocess.run(kappa_stream(kafka_broker, names, *flags), capture_output=True).returncode == 0
+    deadline = time.monotonic() + 120
+    while not records(kafka_broker, names["results"]) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert records(kafka_broker, names["results"]), "no results before the stop"
+
+    assert cli.main(["stop", job_name, "--savepoint", str(tmp_path / "savepoints"),
+                     "--flink-master", flink_cluster.rest_address]) == 0
+    savepoint = next((tmp_path / "savepoints").iterdir())
+    assert not [j for j in flink_cluster.rest.jobs() if j["name"] == job_name and j["state"] == "RUNNING"]
+
+    for path in later:
+        produce(kafka_broker, names["orders"], path)
+    restarted = subprocess.run(kappa_stream(kafka_broker, names, *flags, "--from-savepoint", str(savepoint)),
+                               capture_output=True, text=True)
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    running = flink_cluster.rest.running_job(job_name)
+    try:
+        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+    assert finals == archive["reference"]
+
+
+def cluster(flink_cluster) -> tuple:
+    return ("--flink-master", flink_cluster.rest_address, "--worker-pool", flink_cluster.worker_pool_address)
