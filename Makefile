@@ -18,7 +18,7 @@ KAFKA_LIB := $(DEPS)/kafka-broker/.copied
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run test clean kafka-up kafka-down flink-up flink-down
+.PHONY: setup deps run run-flink test clean kafka-up kafka-down flink-up flink-down
 
 setup: $(INSTALLED)
 
@@ -66,6 +66,10 @@ run: $(INSTALLED)
 	$(BIN)/kappa generate orders --output $(ARCHIVE) --format avro --seed 7
 	$(BIN)/kappa run orders-per-minute --input '$(ARCHIVE)/*.avro' --input-format avro \
 		--output $(RUN_OUT) --mode batch --runner direct
+
+# The streaming path end to end: Kafka and a Flink session cluster on free ports, stopped at the end.
+run-flink: $(INSTALLED) deps
+	$(BIN)/python -m kappa.runners.demo --workdir $(BUILD)/demo
 
 test: $(INSTALLED) deps
 	$(BIN)/pytest -q tests

@@ -97,7 +97,9 @@ class FlinkRest:
 
 
 @dataclasses.dataclass
-class FlinkCluster:
+class FlinkCluster(process.Service):
+    name = "Flink session cluster"
+
     workdir: Path
     rest_port: int = 8081
     rpc_port: int = 6123
@@ -172,11 +174,9 @@ class FlinkCluster:
         pool = process.stop(self.workdir / "worker-pool.pid")
         return pool or "No " not in stopped.stdout
 
-    def __enter__(self) -> "FlinkCluster":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def describe(self) -> str:
+        return (f"REST http://{self.rest_address}, Beam worker pool {self.worker_pool_address} "
+                f"(logs: {self.workdir / 'log'})")
 
 
 def _newest(folder: Path, pattern: str) -> Path:
@@ -192,17 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--worker-pool-port", type=int, default=50000)
     args = parser.parse_args(argv)
     cluster = FlinkCluster(args.dir, rest_port=args.rest_port, worker_pool_port=args.worker_pool_port)
-    try:
-        if args.action == "up":
-            cluster.start()
-            print(f"Flink session cluster up: REST http://{cluster.rest_address}, "
-                  f"Beam worker pool {cluster.worker_pool_address} (logs: {args.dir / 'log'})")
-        else:
-            print("Flink session cluster stopped" if cluster.stop() else "no Flink cluster was running")
-    except (process.ServiceError, deps.MissingDependency, FlinkRestError) as err:
-        print(f"flink_cluster: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return process.up_or_down(cluster, args.action, (deps.MissingDependency, FlinkRestError))
 
 
 if __name__ == "__main__":

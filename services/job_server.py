@@ -9,7 +9,9 @@ from kappa.services import deps, process
 
 
 @dataclasses.dataclass
-class FlinkJobServer:
+class FlinkJobServer(process.Service):
+    name = "Flink job server"
+
     workdir: Path
     flink_master: str = "[local]"
     job_port: int = 8099
@@ -40,8 +42,5 @@ class FlinkJobServer:
     def stop(self) -> bool:
         return process.stop(self.pid_file)
 
-    def __enter__(self) -> "FlinkJobServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def describe(self) -> str:
+        return f"{self.endpoint} (log: {self.log})"

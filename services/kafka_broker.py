@@ -39,7 +39,9 @@ group.initial.rebalance.delay.ms=0
 
 
 @dataclasses.dataclass
-class KafkaBroker:
+class KafkaBroker(process.Service):
+    name = "Kafka broker"
+
     workdir: Path
     port: int = 9092
     controller_port: int = 9093
@@ -90,11 +92,8 @@ class KafkaBroker:
     def stop(self) -> bool:
         return process.stop(self.pid_file)
 
-    def __enter__(self) -> "KafkaBroker":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def describe(self) -> str:
+        return f"{self.bootstrap_servers} (log: {self.log})"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -104,17 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=9092)
     parser.add_argument("--controller-port", type=int, default=9093)
     args = parser.parse_args(argv)
-    broker = KafkaBroker(args.dir, args.port, args.controller_port)
-    try:
-        if args.action == "up":
-            broker.start()
-            print(f"Kafka broker up on {broker.bootstrap_servers} (log: {broker.log})")
-        else:
-            print("Kafka broker stopped" if broker.stop() else "no Kafka broker was running")
-    except (process.ServiceError, deps.MissingDependency) as err:
-        print(f"kafka_broker: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return process.up_or_down(KafkaBroker(args.dir, args.port, args.controller_port), args.action,
+                              (deps.MissingDependency,))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 commands and a test fixture can start and stop the same thing."""
 import os
 import signal
+import sys
 import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 
 class ServiceError(RuntimeError):
@@ -86,3 +87,40 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+class Service:
+    """Something started on loopback and stopped again; a context manager for fixtures and demos."""
+
+    name = "service"
+
+    def start(self) -> "Service":
+        raise NotImplementedError
+
+    def stop(self) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line saying where it listens, printed by `up`."""
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def up_or_down(service: Service, action: str, errors: Tuple[Type[Exception], ...]) -> int:
+    """`python -m kappa.services.<x> up|down`: one line either way, status 1 on failure."""
+    try:
+        if action == "up":
+            service.start()
+            print(f"{service.name} up: {service.describe()}")
+        else:
+            print(f"{service.name} stopped" if service.stop() else f"no {service.name} was running")
+    except (ServiceError, *errors) as err:
+        print(f"{service.name}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+

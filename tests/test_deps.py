@@ -1,0 +1,22 @@
+"""The pinned versions that must agree across files: Beam in setup.py and the job server's pom, Flink in
+the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones."""
+import re
+from pathlib import Path
+
+from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pom_property(name: str) -> str:
+    return re.search(rf"<{name}>([^<]+)</{name}>", (ROOT / "deps/flink-job-server/pom.xml").read_text()).group(1)
+
+
+def test_job_server_beam_equals_the_sdk():
+    assert f"apache-beam[gcp]=={_pom_property('beam.version')}" in (ROOT / "setup.py").read_text()
+
+
+def test_flink_distribution_equals_the_job_servers_flink():
+    makefile = re.search(r"^FLINK_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert makefile == _pom_property("flink.version")
+    assert ".".join(makefile.split(".")[:2]) in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS
