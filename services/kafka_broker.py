@@ -86,6 +86,8 @@ class KafkaBroker(process.Service):
 
     def _ready(self) -> bool:
         from confluent_kafka.admin import AdminClient
+        if not process.port_open(self.port):  # before that, librdkafka logs every refused connection
+            return False
         AdminClient({"bootstrap.servers": self.bootstrap_servers}).list_topics(timeout=2)
         return True
 
