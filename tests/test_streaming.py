@@ -1,13 +1,14 @@
 """Kafka -> Flink -> Kafka, against a real broker and real Flink: the streaming job gives the same final
-count per window as the plain-Python reference (and so as the batch backfill, which test_cli checks
-against the same reference), on the embedded Flink and on a session cluster, across a restart from a
-savepoint.
+count per window as the batch backfill of the same archive on the direct runner (itself checked against
+a plain-Python reference), on the embedded Flink and on a session cluster, across a restart from a
+savepoint, and with idle partitions.
 
 Event times of the generated archive lie in the past, so once a partition has been idle for
 --idle-timeout its watermark follows the wall clock and every window expires: its closing pane
 (is_last) carries the final count. The archive's stragglers are at most minutes late; 10 minutes of
 allowed lateness keeps every one of them.
 """
+import json
 import signal
 import subprocess
 import sys
@@ -18,7 +19,9 @@ from typing import Dict, List
 
 import pytest
 
-from kappa.io import kafka, wire_format
+from kappa.io import kafka, readers, wire_format
+from kappa.io.event_codec import ArchiveToKafka, ValueFormat
+from kappa.io.orders import order_from_json
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.runners import cli
 from tests.reference import reference_counts
@@ -29,11 +32,16 @@ STREAM_FLAGS = ("--allowed-lateness", "10m", "--start-from", "earliest")
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> dict:
+    """The archive, and its final counts from the batch backfill (`--mode batch`, direct runner)."""
     root = tmp_path_factory.mktemp("stream-archive")
-    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", "4000",
+    assert cli.main(["generate", "orders", "--output", str(root / "in"), "--format", "jsonl", "--events", "4000",
                      "--hours", "2", "--seed", "13", "--malformed", str(MALFORMED)]) == 0
-    files = sorted(root.iterdir())
-    return {"files": files, "reference": reference_counts(files)}
+    files = sorted((root / "in").iterdir())
+    assert cli.main(["run", "orders-per-minute", "--input", str(root / "in"), "--output", str(root / "batch"),
+                     "--mode", "batch", "--runner", "direct"]) == 0
+    batch = {r["key"]: r["count"] for r in map(json.loads, open(root / "batch" / "results-00000-of-00001.jsonl"))}
+    assert batch == reference_counts(files)
+    return {"files": files, "batch": batch}
 
 
 def topics() -> Dict[str, str]:
@@ -75,23 +83,23 @@ def closing_panes(broker, topic: str, expected_windows: int, timeout_s: float) -
     return finals
 
 
-def test_stream_on_embedded_flink_equals_reference(archive, kafka_broker):
+def test_stream_on_embedded_flink_equals_batch(archive, kafka_broker):
     names = topics()
     for path in archive["files"]:
         produce(kafka_broker, names["orders"], path)
     job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+        finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
     finally:
         job.send_signal(signal.SIGINT)  # kappa cancels the embedded job
         job.wait(timeout=60)
-    assert finals == archive["reference"]
+    assert finals == archive["batch"]
     dead = records(kafka_broker, names["dead"])
     assert len(dead) == MALFORMED and all(d["error"] for d in dead)
 
 
-def test_stream_on_session_cluster_equals_reference(archive, kafka_broker, flink_cluster):
+def test_stream_on_session_cluster_equals_batch(archive, kafka_broker, flink_cluster):
     names = topics()
     for path in archive["files"]:
         produce(kafka_broker, names["orders"], path)
@@ -102,12 +110,13 @@ def test_stream_on_session_cluster_equals_reference(archive, kafka_broker, flink
     assert "state        RUNNING" in submitted.stdout
     running = flink_cluster.rest.running_job(job_name)  # the job is Flink's, not the submitter's
     try:
-        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+        finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
     finally:
         flink_cluster.rest.cancel(running["jid"])
-    assert finals == archive["reference"]
+    assert finals == archive["batch"]
 
 
+@pytest.mark.savepoint
 def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker, flink_cluster, tmp_path):
     """Stop mid-stream with a savepoint, produce the rest, start from the savepoint: the same finals."""
     names = topics()
@@ -116,7 +125,7 @@ def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker,
     produce(kafka_broker, names["orders"], first_hour)
     # Idle long enough that the first hour's windows stay open until the stop, and the second hour's
     # records, produced after the restart, arrive on time.
-    flags = (*cluster(flink_cluster), "--job-name", job_name, "--idle-timeout", "20s")
+    flags = (*cluster(flink_cluster), "--job-name", job_name, "--idle-timeout", "20s", "--state-backend", "rocksdb")
     assert subprocess.run(kappa_stream(kafka_broker, names, *flags), capture_output=True).returncode == 0
     deadline = time.monotonic() + 120
     while not records(kafka_broker, names["results"]) and time.monotonic() < deadline:
@@ -135,10 +144,27 @@ def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker,
     assert restarted.returncode == 0, restarted.stderr[-2000:]
     running = flink_cluster.rest.running_job(job_name)
     try:
-        finals = closing_panes(kafka_broker, names["results"], len(archive["reference"]), timeout_s=240)
+        finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
     finally:
         flink_cluster.rest.cancel(running["jid"])
-    assert finals == archive["reference"]
+    assert finals == archive["batch"]
+
+
+def test_idle_partitions_do_not_hold_the_watermark(archive, kafka_broker):
+    """Every record in one of four partitions: the three silent ones must not keep windows open."""
+    names = topics()
+    kafka.create_topic(kafka_broker.bootstrap_servers, names["orders"], 4)
+    to_kafka = ArchiveToKafka(order_from_json, ValueFormat.AVRO)
+    raw = (raw for path in archive["files"] for raw in readers.iter_raw_records(str(path), readers.RecordFormat.JSONL))
+    kafka.produce(kafka_broker.bootstrap_servers, names["orders"], ((b"one-key", to_kafka(r)[1]) for r in raw))
+    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
+    finally:
+        job.send_signal(signal.SIGINT)
+        job.wait(timeout=60)
+    assert finals == archive["batch"]
 
 
 def cluster(flink_cluster) -> tuple:
