@@ -8,8 +8,9 @@ splittable DoFn that runs the same on Flink, Dataflow and the direct runners (do
 Source: one restriction per partition, an offset range [start, end of time). Each call reads a batch,
 claims offsets, stamps every record with the event time from its payload, and moves the partition's
 watermark to `max event time - max out-of-orderness`; the runner's watermark is the minimum over
-partitions. A partition that gave nothing for `idle_timeout` follows processing time instead (the rule of
-Beam's KafkaIO CreateTime policy), so an idle partition never stalls the others. The offset range and the
+partitions. A partition with nothing left to read (its high watermark offset reached, as the broker
+says) for `idle_timeout` follows processing time instead (the rule of Beam's KafkaIO CreateTime
+policy), so an idle partition never stalls the others. The offset range and the
 watermark are the restriction's state: Flink's checkpoints and savepoints carry them, and a restored job
 resumes at the offsets its state was taken at, whatever was committed to Kafka since.
 
@@ -132,11 +133,19 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         self._consumers: Dict[int, Consumer] = {}
         self._next_offset: Dict[int, int] = {}
         self._max_event_ms: Dict[int, int] = {}
-        self._last_record_at: Dict[int, float] = {}
+        self._caught_up_since: Dict[int, float] = {}
 
     def teardown(self) -> None:
         for consumer in self._consumers.values():
             consumer.close()
+
+    def _caught_up(self, partition: int) -> bool:
+        """Idle means nothing left to read, asked of the broker: an empty poll alone may only mean
+        that a new consumer has not fetched yet, and idling then would jump the watermark past the
+        records still waiting."""
+        _, high = self._consumers[partition].get_watermark_offsets(
+            TopicPartition(self._source.topic, partition), timeout=_ADMIN_TIMEOUT_S)
+        return self._next_offset[partition] >= high
 
     def _consumer_at(self, partition: int, offset: int) -> Consumer:
         consumer = self._consumers.get(partition)
@@ -180,14 +189,18 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         tracker.defer_remainder(Duration() if read else Duration(micros=100_000))
 
     def _advance_watermark(self, partition: int, watermark: ManualWatermarkEstimator, got_records: bool) -> None:
-        now = time.time()
-        last = self._last_record_at.setdefault(partition, now)
         candidate_ms = None
         if got_records:
-            self._last_record_at[partition] = now
-            candidate_ms = self._max_event_ms[partition] - self._source.max_out_of_orderness_ms
-        elif (now - last) * 1000 >= self._source.idle_timeout_ms:
-            candidate_ms = int(now * 1000) - self._source.max_out_of_orderness_ms
+            self._caught_up_since.pop(partition, None)
+            if partition in self._max_event_ms:  # else only dead letters so far, which carry no time
+                candidate_ms = self._max_event_ms[partition] - self._source.max_out_of_orderness_ms
+        elif self._caught_up(partition):
+            now = time.time()
+            since = self._caught_up_since.setdefault(partition, now)
+            if (now - since) * 1000 >= self._source.idle_timeout_ms:
+                candidate_ms = int(now * 1000) - self._source.max_out_of_orderness_ms
+        else:  # records wait that the consumer has not fetched yet (it is starting): not idle
+            self._caught_up_since.pop(partition, None)
         if candidate_ms is None:
             return
         candidate = Timestamp(micros=candidate_ms * 1000)
