@@ -157,10 +157,10 @@ def run(request: JobRequest) -> Dict[str, Any]:
 
 
 def _run_stream(request: JobRequest) -> Dict[str, Any]:
-    endpoints = request.kafka
+    endpoints, bootstrap = request.kafka, request.kafka.source.bootstrap_servers
+    partitions = len(kafka.partitions_of(bootstrap, endpoints.source.topic))
     for topic in (endpoints.output_topic, endpoints.dead_letter_topic):
-        kafka.create_topic(endpoints.source.bootstrap_servers, topic, len(kafka.partitions_of(
-            endpoints.source.bootstrap_servers, endpoints.source.topic)))
+        kafka.create_topic(bootstrap, topic, partitions)
     pipeline = request.profile.pipeline(request.mode)
     build(pipeline, request)
     result = pipeline.run()

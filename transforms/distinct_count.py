@@ -43,8 +43,9 @@ class DistinctCountFn(beam.CombineFn):
         return ids, seen + 1
 
     def merge_accumulators(self, accumulators: Iterable[Tuple[Set[str], int]]):
-        # Zero accumulators happen: see `_has_inputs`.
-        ids, seen = self.create_accumulator()
+        accumulators = iter(accumulators)
+        # The first is extended in place, not copied; there may be none (see `_has_inputs`).
+        ids, seen = next(accumulators, None) or self.create_accumulator()
         for other_ids, other_seen in accumulators:
             ids |= other_ids
             seen += other_seen
