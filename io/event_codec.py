@@ -43,7 +43,6 @@ class Encoder:
     """A record (a dict of the subject's latest schema) -> bytes in the chosen format."""
 
     def __init__(self, subject: str, value_format: ValueFormat, registry: Optional[SchemaRegistry] = None):
-        self._format = value_format
         self._codec = WireCodec(subject, registry) if value_format is ValueFormat.AVRO else None
 
     def __call__(self, record: Mapping[str, Any]) -> bytes:

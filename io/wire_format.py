@@ -8,7 +8,7 @@ still feeds the pipeline.
 import io
 import json
 import struct
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import fastavro
 
@@ -39,7 +39,6 @@ class WireCodec:
         self._registry = registry or SchemaRegistry()
         self._reader = self._registry.latest(subject)
         self._reader_id = schema_id(self._reader)
-        self._writers: Dict[int, dict] = {}
 
     def encode_avro(self, record: Mapping[str, Any]) -> bytes:
         body = io.BytesIO()
@@ -57,12 +56,10 @@ class WireCodec:
 
     def _decode_avro(self, data: bytes) -> dict:
         writer_id, body = unframe(data)
-        writer = self._writers.get(writer_id)
-        if writer is None:
-            try:
-                writer = self._writers[writer_id] = self._registry.by_id(writer_id)
-            except KeyError:
-                raise InvalidRecord(f"unknown schema id {writer_id}") from None
+        try:
+            writer = self._registry.by_id(writer_id)  # the registry keeps its own index by id
+        except KeyError:
+            raise InvalidRecord(f"unknown schema id {writer_id}") from None
         try:
             return fastavro.schemaless_reader(io.BytesIO(body), writer, self._reader)
         except Exception as err:  # fastavro raises several types for a truncated or mismatched body
