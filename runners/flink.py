@@ -45,9 +45,7 @@ class FlinkOptions(PipelineOptions):
         parser.add_argument("--state_backend", choices=["hashmap", "rocksdb"])
         parser.add_argument("--state_backend_storage_path", help="checkpoint storage URI")
         parser.add_argument("--savepoint_path", help="savepoint to restore the job's state from")
-        parser.add_argument("--allow_non_restored_state", type=bool)
-        parser.add_argument("--max_bundle_size", type=int)
-        parser.add_argument("--max_bundle_time_mills", type=int)
+        parser.add_argument("--max_bundle_size", type=int, help="the TestStream scenarios run with 1")
         parser.add_argument("--attached_mode", type=bool)
         parser.add_argument("--externalized_checkpoints_enabled", type=bool)
         parser.add_argument("--retain_externalized_checkpoints_on_cancellation", type=bool)
@@ -64,8 +62,6 @@ class FlinkSettings:
     checkpoint_dir: Optional[str] = None  # a URI; None: Flink's default (the cluster's state.checkpoints.dir)
     from_savepoint: Optional[str] = None
     job_name: Optional[str] = None
-    max_bundle_size: Optional[int] = None
-    max_bundle_time_ms: Optional[int] = None
 
     @property
     def embedded(self) -> bool:
@@ -127,8 +123,6 @@ class FlinkProfile(RunnerProfile):
             flink.state_backend = s.state_backend.value
             flink.state_backend_storage_path = s.checkpoint_dir or _default_checkpoint_dir()
         flink.savepoint_path = s.from_savepoint
-        flink.max_bundle_size = s.max_bundle_size
-        flink.max_bundle_time_mills = s.max_bundle_time_ms
         if mode is Mode.STREAM and self.detaches:
             flink.attached_mode = False
         return options
