@@ -11,6 +11,7 @@ from kappa.services import deps, process
 @dataclasses.dataclass
 class FlinkJobServer(process.Service):
     name = "Flink job server"
+    stem = "job-server"
 
     workdir: Path
     flink_master: str = "[local]"
@@ -19,14 +20,6 @@ class FlinkJobServer(process.Service):
     @property
     def endpoint(self) -> str:
         return f"localhost:{self.job_port}"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.workdir / "job-server.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "job-server.log"
 
     def start(self) -> "FlinkJobServer":
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -38,9 +31,6 @@ class FlinkJobServer(process.Service):
         process.wait_until(lambda: process.port_open(self.job_port), f"Flink job server on {self.endpoint}",
                            60, self.log, server)
         return self
-
-    def stop(self) -> bool:
-        return process.stop(self.pid_file)
 
     def describe(self) -> str:
         return f"{self.endpoint} (log: {self.log})"

@@ -41,6 +41,7 @@ group.initial.rebalance.delay.ms=0
 @dataclasses.dataclass
 class KafkaBroker(process.Service):
     name = "Kafka broker"
+    stem = "broker"
 
     workdir: Path
     port: int = 9092
@@ -51,14 +52,6 @@ class KafkaBroker(process.Service):
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.workdir / "broker.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "broker.log"
 
     def _java(self, main_class: str, *args: str) -> List[str]:
         return ["java", f"-Xmx{self.heap}", "-cp", deps.kafka_classpath(), main_class, *args]
@@ -90,9 +83,6 @@ class KafkaBroker(process.Service):
             return False
         AdminClient({"bootstrap.servers": self.bootstrap_servers}).list_topics(timeout=2)
         return True
-
-    def stop(self) -> bool:
-        return process.stop(self.pid_file)
 
     def describe(self) -> str:
         return f"{self.bootstrap_servers} (log: {self.log})"

@@ -90,15 +90,28 @@ def _reap(pid: int) -> None:
 
 
 class Service:
-    """Something started on loopback and stopped again; a context manager for fixtures and demos."""
+    """Something started on loopback and stopped again; a context manager for fixtures and demos.
+
+    A subclass has a `workdir`; a single-process service keeps `<stem>.pid` and `<stem>.log` there.
+    """
 
     name = "service"
+    stem = "service"
+    workdir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.workdir / f"{self.stem}.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.stem}.log"
 
     def start(self) -> "Service":
         raise NotImplementedError
 
     def stop(self) -> bool:
-        raise NotImplementedError
+        return stop(self.pid_file)
 
     def describe(self) -> str:
         """One line saying where it listens, printed by `up`."""
