@@ -22,7 +22,7 @@ import dataclasses
 import enum
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -281,9 +281,17 @@ def producer(bootstrap_servers: str) -> Producer:
     return Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "linger.ms": 5})
 
 
+class KafkaRecord(NamedTuple):
+    partition: int
+    offset: int
+    timestamp_ms: int  # the producer's (CreateTime) or the broker's (LogAppendTime)
+    key: Optional[bytes]
+    value: bytes
+
+
 def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
-            idle_s: float = 5.0) -> Iterator[Tuple[int, int, Optional[bytes], bytes]]:
-    """(partition, offset, key, value) from the start of every partition, until `idle_s` without records."""
+            idle_s: float = 5.0) -> Iterator[KafkaRecord]:
+    """Records from the start of every partition, until `idle_s` without records."""
     consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group_id or "kappa-consume",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions_of(bootstrap_servers, topic)])
@@ -294,7 +302,8 @@ def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
             for message in messages:
                 if message.error() is not None:
                     raise KafkaException(message.error())
-                yield message.partition(), message.offset(), message.key(), message.value()
+                yield KafkaRecord(message.partition(), message.offset(), message.timestamp()[1], message.key(),
+                                  message.value())
             if messages:
                 quiet_since = time.monotonic()
     finally:

@@ -197,8 +197,9 @@ def _consume(args: argparse.Namespace) -> int:
     try:
         idle_s = windowing.parse_duration_ms(args.idle) / 1000
         records = kafka.consume(args.bootstrap_servers, args.topic, idle_s=idle_s)
-        for count, (partition, offset, key, value) in enumerate(records, start=1):
-            line = {"partition": partition, "offset": offset, "key": key, "value": wire_format.read_any(value, registry_)}
+        for count, record in enumerate(records, start=1):
+            line = {"partition": record.partition, "offset": record.offset, "key": record.key,
+                    "value": wire_format.read_any(record.value, registry_)}
             print(json.dumps(line, default=json_default), flush=True)
             if args.limit and count >= args.limit:
                 break

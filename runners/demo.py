@@ -30,21 +30,7 @@ from kappa.services.kafka_broker import KafkaBroker
 from kappa.services.process import free_port
 
 JOB_NAME = "orders-per-minute-demo"
-MAX_OUT_OF_ORDERNESS_MS = 5_000
-
-
-def _timestamped(broker: KafkaBroker, topic: str) -> List[tuple]:
-    """(partition, kafka timestamp ms, value) of every record in the topic."""
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "kappa-demo-read",
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, 0) for p in kafka.partitions_of(broker.bootstrap_servers, topic)])
-    found, quiet = [], 0
-    while quiet < 3:
-        messages = consumer.consume(5000, timeout=0.5)
-        quiet = 0 if messages else quiet + 1
-        found += [(m.partition(), m.timestamp()[1], m.value()) for m in messages if m.error() is None]
-    consumer.close()
-    return found
+MAX_OUT_OF_ORDERNESS_MS = 5_000  # passed to the job, and used to find the record that closed a window
 
 
 def _lag(broker: KafkaBroker, topic: str, group: str) -> int:
@@ -102,6 +88,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              "--runner", "flink", "--flink-master", cluster.rest_address, "--worker-pool",
              cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers,
              "--job-name", JOB_NAME, "--allowed-lateness", "10m", "--idle-timeout", "5s",
+             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms",
              "--start-from", "earliest"], capture_output=True, text=True)
         print(submitted.stdout, flush=True)
         if submitted.returncode != 0:
@@ -179,16 +166,16 @@ def _windows(records: List[tuple]):
 def _report(broker: KafkaBroker, shown: int, closed: int, expected: Optional[int], since_ms: int) -> None:
     registry = SchemaRegistry()
     inputs = []
-    for partition, produced_ms, value in _timestamped(broker, "orders"):
-        record = wire_format.read_any(value, registry)
+    for message in kafka.consume(broker.bootstrap_servers, "orders", idle_s=1.5):
+        record = wire_format.read_any(message.value, registry)
         if isinstance(record, dict) and hasattr(record.get("event_time"), "timestamp"):
-            inputs.append((partition, produced_ms, int(record["event_time"].timestamp() * 1000)))
+            inputs.append((message.partition, message.timestamp_ms, int(record["event_time"].timestamp() * 1000)))
     results, result_times = [], {}
-    for _, appended_ms, value in _timestamped(broker, "orders-per-minute-by-region"):
-        result = wire_format.read_any(value, registry)
+    for message in kafka.consume(broker.bootstrap_servers, "orders-per-minute-by-region", idle_s=1.5):
+        result = wire_format.read_any(message.value, registry)
         result["window_end"] = int(result["window_end"].timestamp() * 1000)
         results.append(result)
-        result_times.setdefault(result["key"], appended_ms)
+        result_times.setdefault(result["key"], message.timestamp_ms)
     latencies = sorted(_latencies(inputs, results, result_times, since_ms))
     print(f"results: {shown:,} panes, {closed:,} of {expected:,} windows closed "
           f"(consumer lag now {_lag(broker, 'orders', 'kappa-orders-per-minute')})")

@@ -66,7 +66,7 @@ def records(broker, topic: str) -> list:
     registry = SchemaRegistry()
     try:
         return [wire_format.read_any(value, registry)
-                for _, _, _, value in kafka.consume(broker.bootstrap_servers, topic, idle_s=1)]
+                for _, _, _, _, value in kafka.consume(broker.bootstrap_servers, topic, idle_s=1)]
     except ValueError:
         return []
 
