@@ -69,7 +69,8 @@ class KafkaBroker(process.Service):
         properties.write_text(PROPERTIES.format(port=self.port, controller_port=self.controller_port,
                                                 data=data, partitions=self.partitions))
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        formatted = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+        # `=` form: a base64 id may start with "-", which would read as an option (Kafka's own ids avoid it).
+        formatted = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                                               "-c", str(properties)), capture_output=True, text=True)
         if formatted.returncode != 0:
             raise process.ServiceError(f"formatting {data} failed: {formatted.stderr.strip()[-500:]}")
