@@ -171,6 +171,9 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 if message.error() is not None:
                     raise KafkaException(message.error())
                 if not tracker.try_claim(message.offset()):
+                    # The runner split the restriction here. The rest of this batch is gone from the
+                    # consumer, so the next restriction to start here must seek, not read on.
+                    del self._next_offset[partition]
                     return
                 read += 1
                 self._next_offset[partition] = message.offset() + 1
