@@ -46,6 +46,7 @@ class FlinkOptions(PipelineOptions):
         parser.add_argument("--state_backend_storage_path", help="checkpoint storage URI")
         parser.add_argument("--savepoint_path", help="savepoint to restore the job's state from")
         parser.add_argument("--max_bundle_size", type=int, help="the TestStream scenarios run with 1")
+        parser.add_argument("--finish_bundle_before_checkpointing", type=bool)
         parser.add_argument("--attached_mode", type=bool)
         parser.add_argument("--externalized_checkpoints_enabled", type=bool)
         parser.add_argument("--retain_externalized_checkpoints_on_cancellation", type=bool)
@@ -123,6 +124,10 @@ class FlinkProfile(RunnerProfile):
             flink.state_backend = s.state_backend.value
             flink.state_backend_storage_path = s.checkpoint_dir or _default_checkpoint_dir()
         flink.savepoint_path = s.from_savepoint
+        if mode is not Mode.BATCH:
+            # Beam's default finishes the open bundle inside the snapshot and buffers its output into the
+            # checkpoint; with a Python splittable DoFn as source that loses the source's windows (docs/design.md).
+            flink.finish_bundle_before_checkpointing = True
         if mode is Mode.STREAM and self.detaches:
             flink.attached_mode = False
         return options

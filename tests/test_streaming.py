@@ -28,6 +28,9 @@ from tests.reference import reference_counts
 
 MALFORMED = 5
 STREAM_FLAGS = ("--allowed-lateness", "10m", "--start-from", "earliest")
+# Checkpoints while the backlog is read: with Beam's default of buffering a bundle's output into the
+# checkpoint, 7 of 7 such jobs emitted no window at all (docs/design.md, "Checkpoints and the source").
+EVERY_SECOND = ("--checkpoint-interval", "1s")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +90,7 @@ def test_stream_on_embedded_flink_equals_batch(archive, kafka_broker):
     names = topics()
     for path in archive["files"]:
         produce(kafka_broker, names["orders"], path)
-    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s"),
+    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *EVERY_SECOND),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
@@ -105,7 +108,8 @@ def test_stream_on_session_cluster_equals_batch(archive, kafka_broker, flink_clu
         produce(kafka_broker, names["orders"], path)
     job_name = f"equivalence-{names['orders']}"
     submitted = subprocess.run(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *cluster(flink_cluster),
-                                            "--job-name", job_name), capture_output=True, text=True)
+                                            "--job-name", job_name, "--checkpointing", "at-least-once",
+                                            "--checkpoint-interval", "2s"), capture_output=True, text=True)
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     assert "state        RUNNING" in submitted.stdout
     running = flink_cluster.rest.running_job(job_name)  # the job is Flink's, not the submitter's
@@ -116,7 +120,6 @@ def test_stream_on_session_cluster_equals_batch(archive, kafka_broker, flink_clu
     assert finals == archive["batch"]
 
 
-@pytest.mark.savepoint
 def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker, flink_cluster, tmp_path):
     """Stop mid-stream with a savepoint, produce the rest, start from the savepoint: the same finals."""
     names = topics()
@@ -157,7 +160,7 @@ def test_idle_partitions_do_not_hold_the_watermark(archive, kafka_broker):
     to_kafka = ArchiveToKafka(order_from_json, ValueFormat.AVRO)
     raw = (raw for path in archive["files"] for raw in readers.iter_raw_records(str(path), readers.RecordFormat.JSONL))
     kafka.produce(kafka_broker.bootstrap_servers, names["orders"], ((b"one-key", to_kafka(r)[1]) for r in raw))
-    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s"),
+    job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *EVERY_SECOND),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
