@@ -18,7 +18,7 @@ KAFKA_LIB := $(DEPS)/kafka-broker/.copied
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run run-flink test clean kafka-up kafka-down flink-up flink-down
+.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down
 
 setup: $(INSTALLED)
 
@@ -73,6 +73,20 @@ run-flink: $(INSTALLED) deps
 
 test: $(INSTALLED) deps
 	$(BIN)/pytest -q tests
+
+# Every contender on the same seeded 1M-event archive, checked against each other; docs/benchmarks.md.
+# The PyFlink peer runs in an environment of its own: apache-flink pins an apache-beam older than kappa's.
+BENCH_FLAGS ?=
+PYFLINK_VENV := $(BUILD)/bench/pyflink-venv
+bench: $(INSTALLED) deps $(PYFLINK_VENV)/.installed
+	PYTHONWARNINGS=ignore::FutureWarning $(BIN)/python -m kappa.benchmarks.run --workdir $(BUILD)/bench \
+		--pyflink-python $(PYFLINK_VENV)/bin/python $(BENCH_FLAGS)
+
+$(PYFLINK_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(PYFLINK_VENV)
+	$(PYFLINK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYFLINK_VENV)/bin/python -m pip install --quiet apache-flink==$(FLINK_VERSION)
+	touch $@
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

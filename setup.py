@@ -6,7 +6,7 @@ This same file is what Beam ships to remote workers with `--setup_file`.
 """
 from setuptools import setup
 
-ROOMS = ("io", "transforms", "pipelines", "runners", "services", "schemas")
+ROOMS = ("io", "transforms", "pipelines", "runners", "services", "schemas", "benchmarks")
 
 # Every dependency, pinned exactly, in this one place.
 BEAM = "apache-beam[gcp]==2.62.0"

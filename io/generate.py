@@ -13,7 +13,7 @@ import json
 import math
 import os
 import random
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import fastavro
 
@@ -37,6 +37,7 @@ class GeneratorConfig:
     duplicate_rate: float = 0.01
     straggler_rate: float = 0.002
     max_straggler_delay_ms: int = 180_000
+    max_delay_ms: Optional[int] = None  # caps every arrival delay, stragglers included
     malformed: int = 25
     regions: Tuple[str, ...] = tuple(REGIONS)
 
@@ -65,8 +66,10 @@ def _event_times(rng: random.Random, config: GeneratorConfig) -> List[int]:
 
 def _arrival_delay_ms(rng: random.Random, config: GeneratorConfig) -> int:
     if rng.random() < config.straggler_rate:
-        return rng.randrange(10_000, config.max_straggler_delay_ms)
-    return int(rng.expovariate(1 / 800))
+        delay = rng.randrange(10_000, config.max_straggler_delay_ms)
+    else:
+        delay = int(rng.expovariate(1 / 800))
+    return delay if config.max_delay_ms is None else min(delay, config.max_delay_ms)
 
 
 def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
