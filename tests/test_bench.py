@@ -8,10 +8,10 @@ from kappa.benchmarks import memory, run
 def test_contenders_agree_with_the_limit_on_every_window(tmp_path, capsys):
     assert run.main(["--events", "3000", "--repeat", "1", "--only", "stock-beam,kappa-backfill",
                      "--workdir", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())["3000"]
     assert [row["contender"] for row in results["rows"]] == ["limit", "stock-beam", "kappa-backfill"]
-    assert results["records"] > results["events"] == 3000  # ~1% redelivered
-    assert "all 3 contenders agree" in capsys.readouterr().out
+    assert 3000 < results["records"] < 3100  # ~1% redelivered
+    assert "all 3 contenders agree on every window count" in capsys.readouterr().out
 
 
 def test_peak_memory_counts_the_children_a_contender_starts():
