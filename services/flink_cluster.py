@@ -160,7 +160,7 @@ class FlinkCluster(process.Service):
         log = self.workdir / "log"
         try:
             process.wait_until(lambda: self.rest.overview()["taskmanagers"] >= 1,
-                               f"Flink REST on {self.rest_address}", 90, _newest(log, "*standalonesession*.log"))
+                               f"Flink REST on {self.rest_address}", 90, lambda: _newest(log, "*standalonesession*.log"))
             process.wait_until(lambda: process.port_open(self.worker_pool_port), "Beam worker pool", 30,
                                pool_log, pool)
         except process.ServiceError:

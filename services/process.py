@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Type
+from typing import Callable, Dict, List, Optional, Tuple, Type, Union
 
 
 class ServiceError(RuntimeError):
@@ -44,19 +44,25 @@ def start(command: List[str], log: Path, pid_file: Path, env: Optional[Dict[str,
     return process
 
 
-def wait_until(ready: Callable[[], bool], what: str, timeout_s: float, log: Path,
+def wait_until(ready: Callable[[], bool], what: str, timeout_s: float, log: Union[Path, Callable[[], Path]],
                process: Optional[subprocess.Popen] = None) -> None:
+    """`log` may be a function: a service that names its log file itself (Flink) has not written it yet
+    when the wait begins, so it is looked up when there is something to report."""
+    def tail() -> str:
+        path = log() if callable(log) else log
+        return f"end of {path}:\n{log_tail(path)}"
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise ServiceError(f"{what} exited with status {process.returncode}; end of {log}:\n{log_tail(log)}")
+            raise ServiceError(f"{what} exited with status {process.returncode}; {tail()}")
         try:
             if ready():
                 return
         except Exception:  # not up yet: connection refused, half-started HTTP server, ...
             pass
         time.sleep(0.5)
-    raise ServiceError(f"{what} not ready after {timeout_s:.0f}s; end of {log}:\n{log_tail(log)}")
+    raise ServiceError(f"{what} not ready after {timeout_s:.0f}s; {tail()}")
 
 
 def stop(pid_file: Path, timeout_s: float = 20.0) -> bool:
