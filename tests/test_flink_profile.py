@@ -1,0 +1,22 @@
+"""The options kappa hands Beam's Flink job server: Beam's Python SDK drops undeclared ones silently."""
+from kappa.runners.flink import Checkpointing, FlinkOptions, FlinkProfile, FlinkSettings
+from kappa.runners.profiles import Mode
+
+
+def flink_options(mode: Mode, **settings) -> dict:
+    return FlinkProfile(FlinkSettings(**settings)).options(mode).view_as(FlinkOptions).get_all_options(
+        drop_default=True)
+
+
+def test_streaming_finishes_bundles_before_checkpoints():
+    """Else a checkpoint buffers a bundle's output while the watermark moves on (docs/design.md)."""
+    options = flink_options(Mode.STREAM, checkpoint_interval_ms=1_000, checkpointing=Checkpointing.AT_LEAST_ONCE)
+    assert options["finish_bundle_before_checkpointing"] is True
+    assert options["checkpointing_interval"] == 1_000
+    assert options["checkpointing_mode"] == "AT_LEAST_ONCE"
+
+
+def test_batch_has_no_checkpoint_options():
+    options = flink_options(Mode.BATCH)
+    assert "finish_bundle_before_checkpointing" not in options
+    assert "checkpointing_interval" not in options
