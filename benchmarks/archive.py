@@ -5,7 +5,6 @@ order with at most 5 s of delay (so up to 5 s out of order), 8 regions, ~1% rede
 malformed: every contender must count the same orders.
 """
 import dataclasses
-import datetime
 import glob
 import json
 import os
@@ -13,6 +12,7 @@ import os
 import fastavro
 
 from kappa.io import generate
+from kappa.io.orders import epoch_ms
 
 EVENTS_PER_HOUR = 360_000  # one event every 10 ms on average
 
@@ -57,13 +57,11 @@ def jsonl_copy(archive: BenchArchive) -> str:
     path = os.path.join(archive.directory, "jsonl", "orders.jsonl")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
         with open(path + ".tmp", "w") as out:
             for file in archive.files:
                 with open(file, "rb") as avro:
                     for order in fastavro.reader(avro):
-                        event_ms = (order["event_time"] - epoch) // datetime.timedelta(milliseconds=1)
                         out.write(json.dumps({"region": order["region"], "order_id": order["order_id"],
-                                              "event_time": event_ms}) + "\n")
+                                              "event_time": epoch_ms(order["event_time"])}) + "\n")
         os.rename(path + ".tmp", path)
     return path

@@ -8,7 +8,6 @@ The result file holds the wall seconds of the job alone (after imports) and the 
 `region:window_start_ms`. The driver measures memory from outside (kappa.benchmarks.memory).
 """
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -16,11 +15,10 @@ import time
 from typing import Callable, Dict
 
 from kappa.benchmarks.archive import BenchArchive
+from kappa.io.orders import EPOCH, MILLISECOND, epoch_ms
 
 Counts = Dict[str, int]
 WINDOW_MS = 60_000
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-_MS = datetime.timedelta(milliseconds=1)
 
 
 def limit(archive: BenchArchive, workdir: str) -> Counts:
@@ -31,7 +29,7 @@ def limit(archive: BenchArchive, workdir: str) -> Counts:
     for path in archive.files:
         with open(path, "rb") as f:
             for order in fastavro.reader(f):
-                event_ms = (order["event_time"] - _EPOCH) // _MS
+                event_ms = (order["event_time"] - EPOCH) // MILLISECOND  # epoch_ms inlined
                 key = (order["region"], event_ms - event_ms % WINDOW_MS)
                 ids = seen.get(key)
                 if ids is None:
@@ -57,7 +55,7 @@ def stock_beam(archive: BenchArchive, workdir: str) -> Counts:
         (p
          | beam.io.ReadFromAvro(archive.pattern)
          | beam.Map(lambda o: window.TimestampedValue(
-             (o["region"], o["order_id"]), (o["event_time"] - _EPOCH) // _MS / 1000))
+             (o["region"], o["order_id"]), epoch_ms(o["event_time"]) / 1000))
          | beam.WindowInto(window.FixedWindows(60))
          | beam.Distinct()
          | beam.Map(lambda region_order: region_order[0])

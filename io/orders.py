@@ -50,13 +50,21 @@ def _amount(record: Mapping[str, Any]) -> float:
     return float(value)
 
 
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+MILLISECOND = datetime.timedelta(milliseconds=1)
+
+
+def epoch_ms(moment: datetime.datetime) -> int:
+    """An aware datetime (fastavro's reading of timestamp-millis) -> epoch milliseconds, exactly."""
+    return (moment - EPOCH) // MILLISECOND
+
+
 def _event_time(record: Mapping[str, Any]) -> int:
     value = record.get("event_time")
     if value is None:
         raise InvalidRecord("missing field event_time")
     if isinstance(value, datetime.datetime):  # fastavro decodes timestamp-millis to an aware datetime
-        return (value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(
-            milliseconds=1)
+        return epoch_ms(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRecord(f"field event_time must be integer epoch milliseconds, got {type(value).__name__}")
     if value < 0:
