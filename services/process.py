@@ -142,4 +142,3 @@ def up_or_down(service: Service, action: str, errors: Tuple[Type[Exception], ...
         print(f"{service.name}: error: {err}", file=sys.stderr)
         return 1
     return 0
-

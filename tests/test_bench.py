@@ -10,12 +10,13 @@ def test_contenders_agree_with_the_limit_on_every_window(tmp_path, capsys):
                      "--workdir", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())["3000"]
     assert [row["contender"] for row in results["rows"]] == ["limit", "stock-beam", "kappa-backfill"]
-    assert 3000 < results["records"] < 3100  # ~1% redelivered
+    assert results["records"] == 3020  # the seeded archive's 3,000 orders and 20 redeliveries
     assert "all 3 contenders agree on every window count" in capsys.readouterr().out
 
 
 def test_peak_memory_counts_the_children_a_contender_starts():
     hold = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(1)"
-    done, peak_mb = memory.run_measured(["python3", "-c", f"import subprocess; subprocess.run(['python3', '-c', {hold!r}])"])
+    parent = f"import subprocess; subprocess.run(['python3', '-c', {hold!r}])"
+    done, peak_mb = memory.run_measured(["python3", "-c", parent])
     assert done.returncode == 0
     assert 200 < peak_mb < 300
