@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from kappa.io import kafka, readers, wire_format
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
-from kappa.io.orders import order_from_json
+from kappa.io.orders import epoch_ms, order_from_json
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.kafka_broker import KafkaBroker
@@ -147,7 +147,7 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
                 produced_s = time.monotonic() - started
                 print(f"produced {len(records) - head:,} records in {produced_s:.1f}s "
                       f"({(len(records) - head) / produced_s:,.0f}/s) after the first {head:,}", flush=True)
-            expected_windows = len({r for r in _windows(records)})
+            expected_windows = len(set(_windows(records)))
         if expected_windows is not None and len(closed) >= expected_windows:
             break
     consumer.close()
@@ -160,7 +160,7 @@ def _windows(records: List[tuple]):
     for key, value in records:
         if key is not None:
             order = decode.decode(value)
-            yield order["region"], int(order["event_time"].timestamp() * 1000) // 60_000
+            yield order["region"], epoch_ms(order["event_time"]) // 60_000
 
 
 def _report(broker: KafkaBroker, shown: int, closed: int, expected: Optional[int], since_ms: int) -> None:
@@ -169,11 +169,11 @@ def _report(broker: KafkaBroker, shown: int, closed: int, expected: Optional[int
     for message in kafka.consume(broker.bootstrap_servers, "orders", idle_s=1.5):
         record = wire_format.read_any(message.value, registry)
         if isinstance(record, dict) and hasattr(record.get("event_time"), "timestamp"):
-            inputs.append((message.partition, message.timestamp_ms, int(record["event_time"].timestamp() * 1000)))
+            inputs.append((message.partition, message.timestamp_ms, epoch_ms(record["event_time"])))
     results, result_times = [], {}
     for message in kafka.consume(broker.bootstrap_servers, "orders-per-minute-by-region", idle_s=1.5):
         result = wire_format.read_any(message.value, registry)
-        result["window_end"] = int(result["window_end"].timestamp() * 1000)
+        result["window_end"] = epoch_ms(result["window_end"])
         results.append(result)
         result_times.setdefault(result["key"], message.timestamp_ms)
     latencies = sorted(_latencies(inputs, results, result_times, since_ms))
