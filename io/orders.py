@@ -73,6 +73,16 @@ def _event_time(record: Mapping[str, Any]) -> int:
 
 
 def order_from_mapping(record: Mapping[str, Any]) -> Order:
+    order_id, region = record.get("order_id"), record.get("region")
+    amount, event_time = record.get("amount"), record.get("event_time")
+    # The common valid record, checked in one expression: a backfill validates millions of them.
+    # Anything else takes the field-by-field checks below, which name what is wrong.
+    if (type(order_id) is str and type(region) is str and type(amount) is float
+            and order_id and region and not order_id.isspace() and not region.isspace() and math.isfinite(amount)):
+        if type(event_time) is datetime.datetime:
+            return Order(order_id, region, amount, epoch_ms(event_time))
+        if type(event_time) is int and event_time >= 0:
+            return Order(order_id, region, amount, event_time)
     return Order(
         order_id=_text(record, "order_id"),
         region=_text(record, "region"),

@@ -19,8 +19,12 @@ from apache_beam.pvalue import PCollection
 
 from kappa.io import orders
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
+from kappa.io.schema_compat import trailing_defaults
 from kappa.io.schema_registry import SchemaRegistry
+from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
+from kappa.transforms.aggregation import WindowedAggregation, WindowPartials
+from kappa.transforms.windowing import WindowSpec
 
 RawRecord = Union[str, dict]
 
@@ -46,22 +50,67 @@ def matching_files(pattern: str) -> List[str]:
     return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
 
 
-def avro_records(fileobj, path: str, reader_schema: dict) -> Iterator[RawRecord]:
-    """The records of one Avro file resolved into `reader_schema`, or a dead letter where that fails.
+def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSplit] = None) -> Iterator[RawRecord]:
+    """The records of one Avro file (or of the blocks that begin in `split`) resolved into
+    `reader_schema`, or a dead letter where that fails.
 
     A file whose writer schema cannot be resolved, or that breaks off mid-way, yields one dead letter
-    naming the file, after the records that could be read.
+    naming the file, after the records that could be read; a header that cannot be read is reported
+    by the file's first split only, so a file counts once however it is split.
     """
     try:
-        for record in fastavro.reader(fileobj, reader_schema=reader_schema):
-            yield record
+        blocks = fastavro.block_reader(fileobj)
+        defaults = trailing_defaults(blocks.writer_schema, reader_schema)
+        if defaults is None:
+            fileobj.seek(0)
+            blocks = fastavro.block_reader(fileobj, reader_schema=reader_schema)
     except Exception as err:  # fastavro raises many types for corrupt or unresolvable files
+        if split is None or split.first:
+            yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
+        return
+    try:
+        sync = blocks._header["sync"]  # fastavro keeps the header private; Beam's avroio reads it the same way
+        if split is not None and not split.first and not seek_past_sync(fileobj, sync, split.start):
+            return
+        end = split.end if split is not None else None
+        position = fileobj.tell()
+        while end is None or position < end:  # a block that begins past the split is not read at all
+            block = next(blocks, None)
+            if block is None:
+                return
+            if defaults:
+                for record in block:
+                    record.update(defaults)
+                    yield record
+            else:
+                yield from block
+            position = block.offset + block.size
+    except Exception as err:
         yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
 
 
-def lines(fileobj) -> Iterator[str]:
+def lines(fileobj, split: Optional[FileSplit] = None) -> Iterator[str]:
+    """The lines of a file, or those that begin in `split`."""
+    position, end = 0, None
+    if split is not None:
+        end = split.end
+        if split.start > 0:
+            fileobj.seek(split.start - 1)
+            fileobj.readline()  # the end of the line that began in the previous split
+        position = fileobj.tell()
     for raw in fileobj:
+        if end is not None and position >= end:
+            return
+        position += len(raw)
         yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def split_records(split: FileSplit, fmt: RecordFormat, reader_schema: dict) -> Iterator[RawRecord]:
+    with open(split.path, "rb") as fileobj:
+        if fmt is RecordFormat.AVRO:
+            yield from avro_records(fileobj, split.path, reader_schema, split)
+        else:
+            yield from lines(fileobj, split)
 
 
 def iter_raw_records(pattern: str, fmt: RecordFormat, reader_schema: Optional[dict] = None) -> Iterator[RawRecord]:
@@ -110,6 +159,18 @@ class ParsedEvents(NamedTuple):
     dead_letters: PCollection
 
 
+def parse_records(raw_records: Iterable[Any], parse: Callable[[Any], Any]) -> Iterator[Any]:
+    """Each raw record as an event, or as a `DeadLetter` with the reason it breaks the contract."""
+    for raw in raw_records:
+        if isinstance(raw, DeadLetter):
+            yield raw
+            continue
+        try:
+            yield parse(raw)
+        except orders.InvalidRecord as err:
+            yield DeadLetter(record=raw, error=str(err))
+
+
 class _ParseDoFn(beam.DoFn):
     def __init__(self, parse: Callable[[Any], Any]):
         self._parse = parse
@@ -118,15 +179,59 @@ class _ParseDoFn(beam.DoFn):
 
     def process(self, raw: Any) -> Iterable:
         self._records_in.inc()
-        if isinstance(raw, DeadLetter):
-            self._dead_letters.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, raw)
-            return
-        try:
-            yield self._parse(raw)
-        except orders.InvalidRecord as err:
-            self._dead_letters.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, DeadLetter(record=raw, error=str(err)))
+        for event in parse_records((raw,), self._parse):
+            if isinstance(event, DeadLetter):
+                self._dead_letters.inc()
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, event)
+            else:
+                yield event
+
+
+class _PreAggregateSplit(beam.DoFn):
+    """One file split read, parsed and folded into partial aggregates in a single pass."""
+
+    def __init__(self, fmt: RecordFormat, reader_schema: dict, aggregation: WindowedAggregation, spec: WindowSpec):
+        self._format = fmt
+        self._reader_schema = reader_schema
+        self._aggregation = aggregation
+        self._spec = spec
+        self._records_in = metrics.counter(metrics.RECORDS_IN)
+        self._dead_letters = metrics.counter(metrics.DEAD_LETTERS)
+
+    def process(self, split: FileSplit) -> Iterable:
+        partials = WindowPartials(self._aggregation, self._spec)
+        dead_letters: List[DeadLetter] = []
+        events = parse_records(split_records(split, self._format, self._reader_schema), order_parser(self._format))
+        valid = partials.add_all(_divert_dead_letters(events, dead_letters))
+        self._records_in.inc(valid + len(dead_letters))
+        self._dead_letters.inc(len(dead_letters))
+        for dead_letter in dead_letters:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, dead_letter)
+        yield from partials.partials()
+
+
+def _divert_dead_letters(events: Iterable[Any], dead_letters: List[DeadLetter]) -> Iterator[Any]:
+    for event in events:
+        if isinstance(event, DeadLetter):
+            dead_letters.append(event)
+        else:
+            yield event
+
+
+class PreAggregateSplits(beam.PTransform):
+    """File splits -> `ParsedEvents(valid=timestamped (key, accumulator) partials, dead_letters)`: the
+    backfill plan of `WindowedAggregation`, which `MergePartials` completes."""
+
+    def __init__(self, fmt: RecordFormat, aggregation: WindowedAggregation, spec: WindowSpec):
+        super().__init__()
+        self._format = fmt
+        self._aggregation = aggregation
+        self._spec = spec
+
+    def expand(self, splits):
+        read = _PreAggregateSplit(self._format, SchemaRegistry().latest(orders.SUBJECT), self._aggregation, self._spec)
+        parsed = splits | "ReadParseAggregate" >> beam.ParDo(read).with_outputs(DEAD_LETTER_TAG, main="valid")
+        return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])
 
 
 def order_parser(fmt: RecordFormat) -> Callable[[Any], orders.Order]:
