@@ -29,44 +29,50 @@ def ensure_outputs(output_dir: str) -> None:
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, path: str):
-        self._path = path
+    def __init__(self, output_dir: str):
+        self._output_dir = output_dir
 
-    def process(self, keyed):
-        _, lines = keyed
-        partial = f"{self._path}.partial"
+    def process(self, grouped):
+        prefix, lines = grouped
+        path = os.path.join(self._output_dir, f"{prefix}-00000-of-00001.jsonl")
+        partial = f"{path}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             for line in lines:
                 out.write(line)
                 out.write("\n")
-        os.replace(partial, self._path)  # a reader never sees a half-written shard
-        yield self._path
+        os.replace(partial, path)  # a reader never sees a half-written shard
+        yield path
 
 
 class WriteJsonLines(beam.PTransform):
-    """Elements already encoded as JSON text -> one shard `<output_dir>/<prefix>-00000-of-00001.jsonl`.
+    """PCollections of (prefix, JSON text) pairs, in any windowing -> one shard per prefix,
+    `<output_dir>/<prefix>-00000-of-00001.jsonl`.
 
-    The shard is written once the input is complete (its watermark at the end of time): after a
+    The shards are written once the input is complete (its watermark at the end of time): after a
     backfill, or at the end of a replayed stream; Beam's `WriteToText` refuses unbounded input. The
-    outputs are window results and dead letters, small beside the input, so one shard is enough;
-    a live stream writes to a streaming sink instead.
+    outputs are window results and dead letters, small beside the input, so one shard each is enough,
+    and one grouping writes them all: a batch runner pays for each stage. A live stream writes to a
+    streaming sink instead.
     """
 
-    def __init__(self, output_dir: str, prefix: str):
+    def __init__(self, output_dir: str):
         super().__init__()
-        self._path_prefix = os.path.join(output_dir, prefix)
+        self._output_dir = output_dir
 
-    def expand(self, pcoll):
-        return (
-            pcoll
-            | "WhenComplete" >> beam.WindowInto(
+    def expand(self, outputs):
+        complete = [
+            output | f"WhenComplete{i}" >> beam.WindowInto(
                 window.GlobalWindows(),
                 trigger=trigger.AfterWatermark(),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
             )
-            | "OneShard" >> beam.Map(lambda line: (0, line))
-            | "Collect" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(f"{self._path_prefix}-00000-of-00001.jsonl"))
+            for i, output in enumerate(outputs)
+        ]
+        return (
+            complete
+            | "AllOutputs" >> beam.Flatten()
+            | "ByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShard(self._output_dir))
         )
 
 

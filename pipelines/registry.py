@@ -7,6 +7,7 @@ from typing import Callable, Dict, List
 
 import apache_beam as beam
 
+from kappa.transforms.aggregation import WindowedAggregation
 from kappa.transforms.windowing import WindowSpec
 
 # Modules that register a pipeline when imported; a new job adds its module here.
@@ -19,7 +20,10 @@ class PipelineDefinition:
     event_type: type
     default_spec: WindowSpec
     description: str
-    transform: Callable[[WindowSpec], beam.PTransform]
+    transform: Callable[[WindowSpec], beam.PTransform]  # valid events -> window results
+    # The transform is `aggregation` followed by `results`; declared apart, a backfill can pre-aggregate.
+    aggregation: WindowedAggregation
+    results: Callable[[WindowSpec], beam.PTransform]  # (key, combined output) per pane -> window results
     key_field: str  # the field of a window result that holds its key, e.g. "region"
     value_field: str  # the field that holds its aggregate, e.g. "count"
 

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.BATCH.value)
     run.add_argument("--max-out-of-orderness", default="5s", metavar="DURATION",
                      help="replay and stream: how far the watermark trails the highest event time seen")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="batch on --runner direct: worker processes (default: one per core)")
+    run.add_argument("--per-element", action="store_true",
+                     help="batch: aggregate each event on its own, as streaming does, instead of folding "
+                          "each file split first (slower; the results are the same)")
     windowing.add_window_flags(run)
     flags.add_flink_flags(run)
     flags.add_kafka_flags(run)
@@ -146,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
             pattern = readers.resolve_input(args.input)
             request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile,
                                      input_pattern=pattern, input_format=_input_format(args, pattern),
-                                     output_dir=args.output, max_out_of_orderness_ms=max_ooo)
+                                     output_dir=args.output, max_out_of_orderness_ms=max_ooo,
+                                     per_element=args.per_element)
     except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
     print(summary.render(job.run(request)))
@@ -154,10 +160,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfile:
+    if args.per_element and mode is not Mode.BATCH:
+        raise ValueError("--per-element applies to --mode batch (replay and stream always aggregate per element)")
     if args.runner == "direct":
         if mode is Mode.STREAM:
             raise ValueError("--mode stream runs on --runner flink")
-        return DirectProfile()
+        return DirectProfile(args.workers)
+    if args.workers is not None:
+        raise ValueError("--workers applies to --runner direct; Flink takes --parallelism")
     profile = FlinkProfile(flags.flink_settings_from_args(args, mode is Mode.STREAM, job_name))
     profile.options(mode)  # fails early, with a usage error, when `make deps` has not run
     return profile

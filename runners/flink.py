@@ -132,7 +132,7 @@ class FlinkProfile(RunnerProfile):
             flink.attached_mode = False
         return options
 
-    def pipeline(self, mode: Mode) -> beam.Pipeline:
+    def pipeline(self, mode: Mode, parallel_inputs: int = 1) -> beam.Pipeline:
         return beam.Pipeline(options=self.options(mode))
 
 

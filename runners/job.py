@@ -13,18 +13,19 @@ import dataclasses
 import json
 import operator
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from kappa.io import kafka, orders, readers, replay, writers
+from kappa.io import kafka, orders, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.orders import InvalidRecord
 from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
+from kappa.transforms.aggregation import MergePartials
 from kappa.transforms.windowing import WindowSpec
 
 
@@ -49,10 +50,18 @@ class JobRequest:
     output_dir: Optional[str] = None
     kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
+    per_element: bool = False  # batch: skip pre-aggregation, aggregate each event as a stream would
 
     @property
     def effective_spec(self) -> WindowSpec:
         return self.spec.final_only() if self.mode is Mode.BATCH else self.spec
+
+    @property
+    def pre_aggregates(self) -> bool:
+        """A backfill of windows that fire once folds each file split before the shuffle (see
+        `kappa.transforms.aggregation`); everything else aggregates per element."""
+        return (self.mode is Mode.BATCH and not self.per_element
+                and self.definition.aggregation.can_pre_aggregate(self.effective_spec))
 
 
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
@@ -70,8 +79,15 @@ def plan_replay(request: JobRequest) -> replay.ReplayPlan:
 
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan] = None) -> None:
     """The job graph; replay mode takes the plan of the stream it replays."""
-    parsed = _read(pipeline, request, plan)
-    results = parsed.valid | request.definition.name >> request.definition.transform(request.effective_spec)
+    definition, spec = request.definition, request.effective_spec
+    if request.pre_aggregates:
+        parsed = _read_pre_aggregated(pipeline, request)
+        results = (parsed.valid
+                   | "MergePartials" >> MergePartials(definition.aggregation, spec)
+                   | definition.name >> definition.results(spec))
+    else:
+        parsed = _read(pipeline, request, plan)
+        results = parsed.valid | definition.name >> definition.transform(spec)
     if request.mode is Mode.STREAM:
         _write_to_kafka(results, parsed.dead_letters, request)
     else:
@@ -92,17 +108,25 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.Re
     return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
 
 
+def _file_splits(request: JobRequest) -> List[splits.FileSplit]:
+    return splits.plan_splits(readers.matching_files(request.input_pattern), splits.SPLIT_BYTES)
+
+
+def _read_pre_aggregated(pipeline: beam.Pipeline, request: JobRequest) -> readers.ParsedEvents:
+    return (
+        pipeline
+        | "PlanSplits" >> beam.Create(_file_splits(request))
+        | "SpreadSplits" >> beam.Reshuffle()
+        | "PreAggregate" >> readers.PreAggregateSplits(
+            request.input_format, request.definition.aggregation, request.effective_spec)
+    )
+
+
 def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
-    (
-        results
-        | "EncodeResults" >> beam.Map(json.dumps)
-        | "WriteResults" >> writers.WriteJsonLines(request.output_dir, writers.RESULTS)
-    )
-    (
-        dead_letters
-        | "EncodeDeadLetters" >> beam.Map(lambda d: d.to_json())
-        | "WriteDeadLetters" >> writers.WriteJsonLines(request.output_dir, writers.DEAD_LETTERS)
-    )
+    encoded_results = results | "EncodeResults" >> beam.Map(lambda r: (writers.RESULTS, json.dumps(r)))
+    encoded_dead_letters = dead_letters | "EncodeDeadLetters" >> beam.Map(
+        lambda d: (writers.DEAD_LETTERS, d.to_json()))
+    (encoded_results, encoded_dead_letters) | "Write" >> writers.WriteJsonLines(request.output_dir)
 
 
 class _KeyedRecord:
@@ -145,7 +169,7 @@ def run(request: JobRequest) -> Dict[str, Any]:
     writers.clear_outputs(request.output_dir)
     started = time.monotonic()
     plan = plan_replay(request) if request.mode is Mode.REPLAY else None
-    pipeline = request.profile.pipeline(request.mode)
+    pipeline = request.profile.pipeline(request.mode, len(_file_splits(request)) if request.pre_aggregates else 1)
     build(pipeline, request, plan)
     result = pipeline.run()
     result.wait_until_finish()

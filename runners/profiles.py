@@ -2,14 +2,16 @@
 
 The stock `DirectRunner` first tries to download the "prism" runner from GitHub, which an offline
 machine cannot do; kappa therefore names the runner it means, so every run is deterministic:
-- batch (backfill) runs on the `FnApiRunner`, Beam's portable in-process runner with combiner lifting
-  and fused stages;
+- batch (backfill) runs on the `FnApiRunner`, Beam's portable runner with combiner lifting and fused
+  stages: in this process, or in one worker process per core when the job has that many independent
+  inputs to spread (worker processes take about a second to start, so a small job stays in-process);
 - replay runs on the `BundleBasedDirectRunner`, the direct runner that executes TestStream with
   watermarks, processing time, triggers and late data exactly as a streaming runner would.
 """
 from __future__ import annotations
 
 import enum
+import os
 from typing import Optional
 
 import apache_beam as beam
@@ -31,7 +33,8 @@ class RunnerProfile:
     detaches = False  # whether a streaming job keeps running after `kappa run` returns
     job_name: Optional[str] = None
 
-    def pipeline(self, mode: Mode) -> beam.Pipeline:
+    def pipeline(self, mode: Mode, parallel_inputs: int = 1) -> beam.Pipeline:
+        """`parallel_inputs`: how many pieces of input the job can read at once (file splits)."""
         raise NotImplementedError
 
     def await_running(self, result: beam.runners.runner.PipelineResult) -> str:
@@ -42,9 +45,17 @@ class RunnerProfile:
 class DirectProfile(RunnerProfile):
     name = "direct"
 
-    def pipeline(self, mode: Mode) -> beam.Pipeline:
+    def __init__(self, workers: Optional[int] = None):
+        if workers is not None and workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        self.workers = workers or os.cpu_count() or 1
+
+    def pipeline(self, mode: Mode, parallel_inputs: int = 1) -> beam.Pipeline:
         options = PipelineOptions()
         if mode is Mode.BATCH:
+            workers = min(self.workers, parallel_inputs)
+            if workers > 1:
+                options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
             return beam.Pipeline(runner=FnApiRunner(), options=options)
         options.view_as(StandardOptions).streaming = True
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)

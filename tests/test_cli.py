@@ -128,6 +128,11 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
      "Flink REST GET /jobs/overview on 127.0.0.1:1 failed"),
     (["run", "orders-per-minute", "--input", "x", "--output", "y", "--window", "60"], "bad duration '60'"),
     (["generate", "orders", "--output", "y", "--events", "0"], "--events and --hours must be positive"),
+    (["run", "orders-per-minute", "--input", "x", "--output", "y", "--workers", "0"], "--workers must be at least 1, got 0"),
+    (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--workers", "2"],
+     "--workers applies to --runner direct; Flink takes --parallelism"),
+    (["run", "orders-per-minute", "--mode", "replay", "--per-element"],
+     "--per-element applies to --mode batch (replay and stream always aggregate per element)"),
     (["launch"], "argument command: invalid choice: 'launch'"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):

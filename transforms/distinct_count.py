@@ -42,6 +42,12 @@ class DistinctCountFn(beam.CombineFn):
         ids.add(element)
         return ids, seen + 1
 
+    def add_inputs(self, accumulator, elements: Iterable[str]):
+        ids, seen = accumulator
+        elements = elements if isinstance(elements, (list, tuple)) else list(elements)
+        ids.update(elements)
+        return ids, seen + len(elements)
+
     def merge_accumulators(self, accumulators: Iterable[Tuple[Set[str], int]]):
         accumulators = iter(accumulators)
         # The first is extended in place, not copied; there may be none (see `_has_inputs`).
@@ -95,17 +101,16 @@ class _CountRepeatedPanes(beam.DoFn):
         yield key, (result.distinct - before.distinct if self._discarding else result.distinct)
 
 
-class CountDistinctPerKey(beam.PTransform):
-    """Windowed (key, id) pairs -> (key, number of distinct ids) per pane, as the spec's accumulation says."""
+class DistinctCountPanes(beam.PTransform):
+    """(key, DistinctCount) per pane of a `DistinctCountFn` aggregation -> (key, number of distinct ids)
+    per pane, as the spec's accumulation says, with the counters updated."""
 
     def __init__(self, spec: WindowSpec):
         super().__init__()
         self._spec = spec
 
-    def expand(self, pairs):
-        totals = (pairs
-                  | "DistinctIds" >> beam.CombinePerKey(DistinctCountFn())
-                  | "DropEmptyPanes" >> beam.Filter(_has_inputs))
+    def expand(self, totals):
+        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs)
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING

@@ -121,6 +121,16 @@ class WindowSpec:
         late = trigger.AfterCount(1) if self.allowed_lateness_ms > 0 else None
         return trigger.AfterWatermark(early=early, late=late)
 
+    def window_into(self) -> beam.WindowInto:
+        """Beam's windowing for the spec. The runner always accumulates panes, so an aggregation can
+        recognise a redelivery across panes; the spec's accumulation is how results are reported."""
+        return beam.WindowInto(
+            self.window_fn(),
+            trigger=self.trigger_fn(),
+            accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+            allowed_lateness=_beam_duration(self.allowed_lateness_ms),
+        )
+
     def final_only(self) -> "WindowSpec":
         """The same windows with one final pane each: what a bounded backfill computes.
 
@@ -214,9 +224,8 @@ class ApplyWindowing(beam.PTransform):
 
     Input: elements of any type; `event_time_ms` reads an element's event time in epoch milliseconds.
     Output: the same elements, timestamped and windowed, with the spec's trigger and lateness in force
-    for the next grouping. The runner always accumulates panes, so an aggregation can recognise a
-    redelivery across panes; the spec's accumulation is how results are reported, and the aggregation
-    turns accumulated panes into deltas when it says discarding (see `CountDistinctPerKey`).
+    for the next grouping (see `WindowSpec.window_into`); the aggregation turns accumulated panes into
+    deltas when the spec says discarding (see `DistinctCountPanes`).
     """
 
     def __init__(self, spec: WindowSpec, event_time_ms: Callable[[T], int]):
@@ -229,10 +238,5 @@ class ApplyWindowing(beam.PTransform):
         return (
             pcoll
             | "EventTime" >> beam.Map(lambda e: window.TimestampedValue(e, to_timestamp(event_time_ms(e))))
-            | "Window" >> beam.WindowInto(
-                spec.window_fn(),
-                trigger=spec.trigger_fn(),
-                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
-                allowed_lateness=_beam_duration(spec.allowed_lateness_ms),
-            )
+            | "Window" >> spec.window_into()
         )
