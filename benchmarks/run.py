@@ -21,7 +21,7 @@ from kappa.benchmarks import memory
 BASELINE = "limit"
 PYFLINK = "pyflink"
 PYFLINK_JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyflink_job.py")
-ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-backfill", "kappa-flink-batch"]
+ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-per-element", "kappa-backfill", "kappa-flink-batch"]
 
 
 def run_once(name: str, archive: bench_archive.BenchArchive, args: argparse.Namespace, attempt: int) -> dict:

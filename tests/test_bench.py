@@ -6,12 +6,12 @@ from kappa.benchmarks import memory, run
 
 
 def test_contenders_agree_with_the_limit_on_every_window(tmp_path, capsys):
-    assert run.main(["--events", "3000", "--repeat", "1", "--only", "stock-beam,kappa-backfill",
+    assert run.main(["--events", "3000", "--repeat", "1", "--only", "stock-beam,kappa-per-element,kappa-backfill",
                      "--workdir", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())["3000"]
-    assert [row["contender"] for row in results["rows"]] == ["limit", "stock-beam", "kappa-backfill"]
+    assert [row["contender"] for row in results["rows"]] == ["limit", "stock-beam", "kappa-per-element", "kappa-backfill"]
     assert results["records"] == 3020  # the seeded archive's 3,000 orders and 20 redeliveries
-    assert "all 3 contenders agree on every window count" in capsys.readouterr().out
+    assert "all 4 contenders agree on every window count" in capsys.readouterr().out
 
 
 def test_peak_memory_counts_the_children_a_contender_starts():
