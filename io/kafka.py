@@ -95,16 +95,22 @@ class _PartitionWatermark(WatermarkEstimatorProvider):
         return ManualWatermarkEstimator(state)
 
 
+Fold = Callable[[List[Any]], Iterable[beam.window.TimestampedValue]]
+
+
 class _ReadPartition(beam.DoFn, RestrictionProvider):
-    """partition -> its records, decoded and stamped with event time, until the end of time.
+    """partition -> its records, decoded and stamped with event time, until the end of time; or, with
+    `fold`, what `fold` makes of the valid records of each read (kappa.transforms.aggregation).
 
     It is its own restriction provider: the offsets a partition starts from depend on the source.
     """
 
-    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int]):
+    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int],
+                 fold: Optional[Fold] = None):
         self._source = source
         self._decode = decode
         self._event_time_ms = event_time_ms
+        self._fold = fold
 
     def initial_restriction(self, partition: int) -> OffsetRange:
         consumer = self._source.consumer()
@@ -163,7 +169,9 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         deadline = time.monotonic() + self._source.max_read_ms / 1000
         read = 0
         stamp_dead = max(watermark.current_watermark(), Timestamp(0))
-        while time.monotonic() < deadline:
+        folded: Optional[List[Any]] = [] if self._fold is not None else None
+        split_here = False
+        while time.monotonic() < deadline and not split_here:
             messages = consumer.consume(self._source.batch_size, timeout=0.1)
             if not messages:
                 break
@@ -174,7 +182,8 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                     # The runner split the restriction here. The rest of this batch is gone from the
                     # consumer, so the next restriction to start here must seek, not read on.
                     del self._next_offset[partition]
-                    return
+                    split_here = True
+                    break
                 read += 1
                 self._next_offset[partition] = message.offset() + 1
                 value = self._decode(message.value())
@@ -184,7 +193,14 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 event_ms = self._event_time_ms(value)
                 if event_ms > self._max_event_ms.get(partition, -1):
                     self._max_event_ms[partition] = event_ms
-                yield beam.window.TimestampedValue(value, Timestamp(micros=event_ms * 1000))
+                if folded is not None:
+                    folded.append(value)
+                else:
+                    yield beam.window.TimestampedValue(value, Timestamp(micros=event_ms * 1000))
+        if folded:
+            yield from self._fold(folded)
+        if split_here:
+            return
         self._advance_watermark(partition, watermark, read > 0)
         if read:
             consumer.commit(offsets=[TopicPartition(self._source.topic, partition, self._next_offset[partition])],
@@ -216,16 +232,19 @@ def _list_partitions(source: KafkaSource) -> Callable[[Any], List[int]]:
 
 
 class ReadFromKafka(beam.PTransform):
-    """PBegin -> decoded records (or DeadLetters for undecodable ones), timestamped with event time.
+    """PBegin -> decoded records (or DeadLetters for undecodable ones), timestamped with event time;
+    with `fold`, the valid records of each read of a partition come out folded by it.
 
     Partitions are listed when the job starts, on a worker, so building the job needs no broker.
     """
 
-    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int]):
+    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int],
+                 fold: Optional[Fold] = None):
         super().__init__()
         self._source = source
         self._decode = decode
         self._event_time_ms = event_time_ms
+        self._fold = fold
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
@@ -234,7 +253,7 @@ class ReadFromKafka(beam.PTransform):
             | "ListPartitions" >> beam.FlatMap(_list_partitions(self._source)).with_output_types(int)
             | "SpreadPartitions" >> beam.Reshuffle()
             | "ReadPartitions" >> beam.ParDo(
-                _ReadPartition(self._source, self._decode, self._event_time_ms)).with_input_types(int)
+                _ReadPartition(self._source, self._decode, self._event_time_ms, self._fold)).with_input_types(int)
         )
 
 

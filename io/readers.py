@@ -50,6 +50,12 @@ def matching_files(pattern: str) -> List[str]:
     return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
 
 
+def format_of(pattern: str) -> RecordFormat:
+    """Avro when every matching file is named *.avro, else JSON Lines."""
+    files = matching_files(pattern)
+    return RecordFormat.AVRO if files and all(f.endswith(".avro") for f in files) else RecordFormat.JSONL
+
+
 def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSplit] = None) -> Iterator[RawRecord]:
     """The records of one Avro file (or of the blocks that begin in `split`) resolved into
     `reader_schema`, or a dead letter where that fails.
@@ -250,9 +256,10 @@ class ParseOrders(beam.PTransform):
 
 
 class SplitDeadLetters(beam.PTransform):
-    """Decoded events mixed with DeadLetters -> `ParsedEvents`, for sources that decode as they read."""
+    """Decoded events mixed with DeadLetters -> `ParsedEvents`, for sources that decode as they read.
+    `event_type` types the valid output; None leaves it to inference (partial aggregates)."""
 
-    def __init__(self, event_type: type):
+    def __init__(self, event_type: Optional[type]):
         super().__init__()
         self._event_type = event_type
 
@@ -264,7 +271,9 @@ def _already_parsed(event: Any) -> Any:
     return event
 
 
-def _split(raw: PCollection, parse: Callable[[Any], Any], event_type: type) -> ParsedEvents:
-    parsed = raw | "Parse" >> beam.ParDo(_ParseDoFn(parse)).with_output_types(event_type).with_outputs(
-        DEAD_LETTER_TAG, main="valid")
+def _split(raw: PCollection, parse: Callable[[Any], Any], event_type: Optional[type]) -> ParsedEvents:
+    parse_each = beam.ParDo(_ParseDoFn(parse))
+    if event_type is not None:
+        parse_each = parse_each.with_output_types(event_type)
+    parsed = raw | "Parse" >> parse_each.with_outputs(DEAD_LETTER_TAG, main="valid")
     return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])

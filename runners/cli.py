@@ -71,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, metavar="N",
                      help="batch on --runner direct: worker processes (default: one per core)")
     run.add_argument("--per-element", action="store_true",
-                     help="batch: aggregate each event on its own, as streaming does, instead of folding "
-                          "each file split first (slower; the results are the same)")
+                     help="batch and stream: aggregate each event on its own instead of folding each file "
+                          "split or Kafka read first (slower; the same final results, and in a stream one late "
+                          "pane per late record)")
     windowing.add_window_flags(run)
     flags.add_flink_flags(run)
     flags.add_kafka_flags(run)
@@ -121,12 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _input_format(args: argparse.Namespace, pattern: str) -> readers.RecordFormat:
-    if args.input_format:
-        return readers.RecordFormat(args.input_format)
-    files = readers.matching_files(pattern)
-    if all(f.endswith(".avro") for f in files):
-        return readers.RecordFormat.AVRO
-    return readers.RecordFormat.JSONL
+    return readers.RecordFormat(args.input_format) if args.input_format else readers.format_of(pattern)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -144,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
                 source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
                 dead_letter_topic=args.dead_letter_topic, value_format=ValueFormat(args.output_format))
             request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile, kafka=endpoints,
-                                     max_out_of_orderness_ms=max_ooo)
+                                     max_out_of_orderness_ms=max_ooo, per_element=args.per_element)
         else:
             if not args.input or not args.output:
                 raise ValueError(f"--mode {mode.value} needs --input and --output")
@@ -160,8 +156,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfile:
-    if args.per_element and mode is not Mode.BATCH:
-        raise ValueError("--per-element applies to --mode batch (replay and stream always aggregate per element)")
+    if args.per_element and mode is Mode.REPLAY:
+        raise ValueError("--per-element applies to --mode batch and stream (replay always aggregates per element)")
     if args.runner == "direct":
         if mode is Mode.STREAM:
             raise ValueError("--mode stream runs on --runner flink")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import operator
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -25,7 +24,7 @@ from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import MergePartials
+from kappa.transforms.aggregation import FoldEvents, MergePartials
 from kappa.transforms.windowing import WindowSpec
 
 
@@ -50,7 +49,7 @@ class JobRequest:
     output_dir: Optional[str] = None
     kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
-    per_element: bool = False  # batch: skip pre-aggregation, aggregate each event as a stream would
+    per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
 
     @property
     def effective_spec(self) -> WindowSpec:
@@ -58,9 +57,10 @@ class JobRequest:
 
     @property
     def pre_aggregates(self) -> bool:
-        """A backfill of windows that fire once folds each file split before the shuffle (see
-        `kappa.transforms.aggregation`); everything else aggregates per element."""
-        return (self.mode is Mode.BATCH and not self.per_element
+        """Batch folds each file split, stream each read of a partition, before the shuffle, where the
+        windowing allows (see `kappa.transforms.aggregation`); replay always aggregates per element, so
+        its panes are those of the TestStream scenarios."""
+        return (self.mode is not Mode.REPLAY and not self.per_element
                 and self.definition.aggregation.can_pre_aggregate(self.effective_spec))
 
 
@@ -80,13 +80,12 @@ def plan_replay(request: JobRequest) -> replay.ReplayPlan:
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan] = None) -> None:
     """The job graph; replay mode takes the plan of the stream it replays."""
     definition, spec = request.definition, request.effective_spec
+    parsed = _read(pipeline, request, plan)
     if request.pre_aggregates:
-        parsed = _read_pre_aggregated(pipeline, request)
         results = (parsed.valid
                    | "MergePartials" >> MergePartials(definition.aggregation, spec)
                    | definition.name >> definition.results(spec))
     else:
-        parsed = _read(pipeline, request, plan)
         results = parsed.valid | definition.name >> definition.transform(spec)
     if request.mode is Mode.STREAM:
         _write_to_kafka(results, parsed.dead_letters, request)
@@ -95,11 +94,21 @@ def build(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.Re
 
 
 def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan]) -> readers.ParsedEvents:
+    """Valid events, or their partial aggregates when the request pre-aggregates; and dead letters."""
+    aggregation, spec = request.definition.aggregation, request.effective_spec
     if request.mode is Mode.STREAM:
         decode = Decoder(orders.SUBJECT, orders.order_from_mapping)
+        fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
         decoded = pipeline | "ReadKafka" >> kafka.ReadFromKafka(
-            request.kafka.source, decode, operator.attrgetter("event_time"))
-        return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(orders.Order)
+            request.kafka.source, decode, aggregation.event_time_ms, fold)
+        return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(None if fold else orders.Order)
+    if request.pre_aggregates:
+        return (
+            pipeline
+            | "PlanSplits" >> beam.Create(_file_splits(request))
+            | "SpreadSplits" >> beam.Reshuffle()
+            | "PreAggregate" >> readers.PreAggregateSplits(request.input_format, aggregation, spec)
+        )
     if request.mode is Mode.BATCH:
         source = readers.ReadRawRecords(request.input_pattern, request.input_format)
     else:
@@ -110,16 +119,6 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.Re
 
 def _file_splits(request: JobRequest) -> List[splits.FileSplit]:
     return splits.plan_splits(readers.matching_files(request.input_pattern), splits.SPLIT_BYTES)
-
-
-def _read_pre_aggregated(pipeline: beam.Pipeline, request: JobRequest) -> readers.ParsedEvents:
-    return (
-        pipeline
-        | "PlanSplits" >> beam.Create(_file_splits(request))
-        | "SpreadSplits" >> beam.Reshuffle()
-        | "PreAggregate" >> readers.PreAggregateSplits(
-            request.input_format, request.definition.aggregation, request.effective_spec)
-    )
 
 
 def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:

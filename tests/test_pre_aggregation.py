@@ -50,23 +50,27 @@ def test_pre_aggregated_equals_per_element(archive, fmt, tmp_path, monkeypatch):
     assert summary["records_in"] == summary["counted"] + summary["duplicates"] + summary["dead_letters"]
 
 
-def test_only_fixed_windows_that_fire_once_pre_aggregate():
+def test_fixed_windows_without_count_triggers_pre_aggregate_in_batch_and_stream():
     definition = registry.get("orders-per-minute")
     fixed = WindowSpec(size_ms=60_000)
+    late_and_early = WindowSpec(size_ms=60_000, allowed_lateness_ms=5_000, early_firing_delay_ms=1_000)
+    by_count = WindowSpec(size_ms=60_000, early_firing_count=3)
 
     def request(mode, spec, **flags):
         return JobRequest(definition=definition, spec=spec, mode=mode, profile=DirectProfile(), **flags)
 
     assert request(Mode.BATCH, fixed).pre_aggregates
-    # a batch fires each window once, whatever lateness and early firings the stream declares
-    assert request(Mode.BATCH, WindowSpec(size_ms=60_000, allowed_lateness_ms=5_000, early_firing_count=3)).pre_aggregates
+    assert request(Mode.STREAM, late_and_early).pre_aggregates
+    assert request(Mode.BATCH, by_count).pre_aggregates  # a batch fires each window once, by no count
+    assert not request(Mode.STREAM, by_count).pre_aggregates
     assert not request(Mode.BATCH, fixed, per_element=True).pre_aggregates
+    assert not request(Mode.STREAM, fixed, per_element=True).pre_aggregates
     assert not request(Mode.REPLAY, fixed).pre_aggregates
     assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)).pre_aggregates
     assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000)).pre_aggregates
-    with pytest.raises(ValueError, match="fixed windows that fire once only"):
-        WindowPartials(definition.aggregation, WindowSpec(size_ms=60_000, early_firing_count=3))
-    assert WindowedAggregation.can_pre_aggregate(fixed)
+    with pytest.raises(ValueError, match="fixed windows without early firing by count only"):
+        WindowPartials(definition.aggregation, by_count)
+    assert WindowedAggregation.can_pre_aggregate(late_and_early)
 
 
 def test_partials_fold_values_per_key_and_window():

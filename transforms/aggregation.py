@@ -1,14 +1,21 @@
 """A keyed event-time aggregation, declared once and run per element or pre-aggregated per file split.
 
 A pipeline declares what one event contributes (its event time, its key and the value it adds) and
-how values combine (a `CombineFn`). Two plans run that declaration with the same results:
+how values combine (a `CombineFn`). Two plans run that declaration:
 - `AggregatePerElement`: every event through Beam's windowing and `CombinePerKey`. It serves every
-  mode, trigger and window kind: streaming, replay and TestStream run it;
-- pre-aggregation, for a bounded backfill of fixed windows: `WindowPartials` folds the events of one
-  file split into one accumulator per (key, window) in plain Python, and `MergePartials` merges those
-  accumulators per key and window through the same windowing. Beam's per-element machinery (about six
-  fused DoFns, a timestamp object and a window assignment per record) is what a backfill otherwise
-  spends its time in; this pays it once per split and window instead of once per record.
+  trigger and window kind; replay and the TestStream scenarios run it;
+- pre-aggregation: `WindowPartials` folds the events a reader holds at once (a backfill's file split,
+  one read of a Kafka partition) into one accumulator per (key, window) in plain Python, and
+  `MergePartials` merges those accumulators per key and window through the same windowing. Beam's
+  per-element machinery (about six fused DoFns, a timestamp object and a window assignment per
+  record, and in a stream a trip into Flink's state per record) is what a job otherwise spends its
+  time in; this pays it once per read and window instead of once per record.
+
+Pre-aggregation needs each event in exactly one window that never merges (fixed windows) and no
+trigger that counts elements. It gives the same on-time and final results: a read's records reach
+the windowing together either way, before the reader moves the watermark. What can differ is how
+late records are grouped into panes: the late records of one read come out as one late pane
+instead of one pane each.
 """
 from __future__ import annotations
 
@@ -31,9 +38,8 @@ class WindowedAggregation:
 
     @staticmethod
     def can_pre_aggregate(spec: WindowSpec) -> bool:
-        """Pre-aggregation gives the same panes where each event lands in one window that does not
-        merge, and the window fires once: fixed windows in a batch (`WindowSpec.final_only`)."""
-        return spec.kind is WindowKind.FIXED and spec.fires_once
+        """Fixed windows, and no early firing by element count (see the module's docstring)."""
+        return spec.kind is WindowKind.FIXED and spec.early_firing_count is None
 
 
 class AggregatePerElement(beam.PTransform):
@@ -55,7 +61,7 @@ class AggregatePerElement(beam.PTransform):
 
 
 class WindowPartials:
-    """The events of one split folded into one accumulator per (key, fixed window), in plain Python.
+    """Events folded into one accumulator per (key, fixed window), in plain Python.
 
     Values are gathered per (key, window) and handed to `CombineFn.add_inputs` once, so a combiner
     that can take a batch (a set update, a sum) does so.
@@ -63,7 +69,8 @@ class WindowPartials:
 
     def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec):
         if not aggregation.can_pre_aggregate(spec):
-            raise ValueError(f"cannot pre-aggregate {spec.describe()}: fixed windows that fire once only")
+            raise ValueError(f"cannot pre-aggregate {spec.describe()}: "
+                             "fixed windows without early firing by count only")
         self._aggregation = aggregation
         self._size_ms = spec.size_ms
         self._values: Dict[Tuple[Hashable, int], List[Any]] = {}
@@ -91,6 +98,19 @@ class WindowPartials:
             accumulator = combine_fn.add_inputs(combine_fn.create_accumulator(), values)
             yield window.TimestampedValue((key, accumulator), to_timestamp(start_ms))
         self._values = {}
+
+
+class FoldEvents:
+    """events -> their partials, for a reader that holds a batch of events at once (picklable)."""
+
+    def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec):
+        self._aggregation = aggregation
+        self._spec = spec
+
+    def __call__(self, events: Iterable[Any]) -> Iterator[window.TimestampedValue]:
+        partials = WindowPartials(self._aggregation, self._spec)
+        partials.add_all(events)
+        return partials.partials()
 
 
 class _MergeAccumulators(beam.CombineFn):
