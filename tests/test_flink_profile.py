@@ -16,6 +16,12 @@ def test_streaming_finishes_bundles_before_checkpoints():
     assert options["checkpointing_mode"] == "AT_LEAST_ONCE"
 
 
+def test_streaming_bundles_close_after_20ms():
+    """The source's next read waits for the bundle to close (docs/benchmarks.md)."""
+    assert flink_options(Mode.STREAM)["max_bundle_time_mills"] == 20
+    assert "max_bundle_time_mills" not in flink_options(Mode.BATCH)
+
+
 def test_batch_has_no_checkpoint_options():
     options = flink_options(Mode.BATCH)
     assert "finish_bundle_before_checkpointing" not in options
