@@ -3,6 +3,12 @@
     python -m kappa.benchmarks.run [--events 1000000] [--repeat 3] [--only limit,kappa-backfill]
     python -m kappa.benchmarks.run --events 1000000,4000000,10000000 --repeat 1 --only kappa-backfill
 
+The streaming contender (`kappa-flink-stream`) runs once per size, through `make run-flink`'s demo:
+the archive as a backlog in Kafka, read by the job on a Flink session cluster (records/s until the
+lag is 0, and its final counts checked like the others'); then an archive of `--stream-rate` x
+`--stream-seconds` records produced at that steady rate (the lag while producing, and the latency
+from the record that closed a window to that window's on-time result).
+
 Each contender runs `--repeat` times, each time in a fresh process. A contender whose counts differ
 from the limit's fails the run (exit 1). The table gives the median wall time of the job itself,
 records/s over it, the ratio to the limit's records/s measured in this same run, and the largest
@@ -13,7 +19,7 @@ import json
 import os
 import statistics
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from kappa.benchmarks import archive as bench_archive
 from kappa.benchmarks import memory
@@ -21,7 +27,8 @@ from kappa.benchmarks import memory
 BASELINE = "limit"
 PYFLINK = "pyflink"
 PYFLINK_JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyflink_job.py")
-ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-per-element", "kappa-backfill", "kappa-flink-batch"]
+STREAM = "kappa-flink-stream"
+ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-per-element", "kappa-backfill", "kappa-flink-batch", STREAM]
 
 
 def run_once(name: str, archive: bench_archive.BenchArchive, args: argparse.Namespace, attempt: int) -> dict:
@@ -38,6 +45,37 @@ def run_once(name: str, archive: bench_archive.BenchArchive, args: argparse.Name
         raise RuntimeError(f"{name} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
     with open(result_path) as result:
         return {**json.load(result), "peak_mb": peak_mb}
+
+
+def run_stream(archive: bench_archive.BenchArchive, args: argparse.Namespace, backlog: bool,
+               rate: Optional[int] = None) -> dict:
+    phase = "backlog" if backlog else "steady"
+    result_path = os.path.join(args.workdir, f"{STREAM}-{phase}.json")
+    command = [sys.executable, "-m", "kappa.runners.demo", "--archive", archive.pattern,
+               "--workdir", os.path.join(args.workdir, STREAM), "--result", result_path]
+    command += ["--backlog"] if backlog else ["--rate", str(rate)]
+    done, peak_mb = memory.run_measured(command)
+    if not os.path.exists(result_path):
+        raise RuntimeError(f"{STREAM} {phase} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    with open(result_path) as result:
+        return {**json.load(result), "peak_mb": peak_mb, "exit": done.returncode}
+
+
+def stream_report(backlog: dict, steady: dict, seconds: int) -> str:
+    lines = [f"{STREAM} (Kafka -> Flink session cluster, parallelism 2 -> Kafka):",
+             f"  backlog: {backlog['records']:,} records at {backlog['throughput_per_s']:,.0f} records/s until lag 0; "
+             f"{backlog['windows_closed']:,} of {backlog['windows_expected']:,} windows closed; "
+             f"peak {backlog['peak_mb']:,.0f} MB (broker and Flink included)"]
+    lag = ", ".join(f"{t:.0f}s {n:,}" for t, n in steady["lag"])
+    lines.append(f"  steady: {steady['records']:,} records produced at {steady.get('produced_per_s', 0):,.0f}/s "
+                 f"(asked {steady['rate']:,.0f}/s for {seconds} s); consumer lag {lag}")
+    for key, what in (("latency_ms", "all"), ("latency_after_warm_up_ms", "after warm-up")):
+        latency = steady.get(key)
+        if latency:
+            lines.append(f"  latency, closing record produced -> on-time result, {what}, {latency['windows']:,} "
+                         f"windows: p50 {latency['p50']:,.0f} ms, p99 {latency['p99']:,.0f} ms, max {latency['max']:,} ms")
+    lines.append(f"  steady run's final counts equal the produced records': {steady['counts_match']}")
+    return "\n".join(lines)
 
 
 def table(rows: List[dict]) -> str:
@@ -64,6 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="build/bench")
     parser.add_argument("--pyflink-python", default="build/bench/pyflink-venv/bin/python",
                         help="the interpreter of the PyFlink environment (make bench installs it)")
+    parser.add_argument("--stream-seconds", type=int, default=120, help="how long the steady streaming run produces")
+    parser.add_argument("--stream-rate", type=int, default=20_000, help="records/s of the steady streaming run")
     args = parser.parse_args(argv)
     names = ORDER
     if args.only:
@@ -87,9 +127,21 @@ def main(argv=None) -> int:
         archive = bench_archive.ensure(os.path.join(args.workdir, "archives"), events)
         print(f"archive: {archive.records:,} records ({archive.events:,} orders) in {len(archive.files)} Avro files",
               flush=True)
-        rows, windows = bench_size(archive, names, args, mismatched)
+        rows, reference = bench_size(archive, [n for n in names if n != STREAM], args, mismatched)
         print(table(rows))
-        by_size[events] = {"records": archive.records, "windows": windows, "rows": rows}
+        if STREAM in names:
+            backlog = run_stream(archive, args, True)
+            if backlog["counts"] != reference or backlog["exit"] != 0:
+                mismatched.append(f"{STREAM} at {archive.events:,} events")
+            steady_events = args.stream_rate * args.stream_seconds * 100 // 101  # ~1% are redeliveries
+            steady_archive = bench_archive.ensure(os.path.join(args.workdir, "archives"), steady_events)
+            steady = run_stream(steady_archive, args, False, args.stream_rate)
+            steady["rate"] = args.stream_rate
+            if steady["exit"] != 0:
+                mismatched.append(f"{STREAM} steady run at {archive.events:,} events")
+            print(stream_report(backlog, steady, args.stream_seconds))
+            rows.append({"contender": STREAM, "backlog": _without_counts(backlog), "steady": _without_counts(steady)})
+        by_size[events] = {"records": archive.records, "windows": len(reference), "rows": rows}
     if len(args.events) > 1:
         print(growth(by_size))
     with open(os.path.join(args.workdir, "results.json"), "w") as out:
@@ -102,8 +154,8 @@ def main(argv=None) -> int:
 
 
 def bench_size(archive: bench_archive.BenchArchive, names: List[str], args: argparse.Namespace,
-               mismatched: List[str]) -> Tuple[List[dict], int]:
-    """Every contender on one archive: its rows, and how many windows the limit counted."""
+               mismatched: List[str]) -> Tuple[List[dict], Dict[str, int]]:
+    """Every contender on one archive: its rows, and the limit's counts."""
     rows: List[dict] = []
     reference: Dict[str, int] = {}
     for name in names:
@@ -119,13 +171,17 @@ def bench_size(archive: bench_archive.BenchArchive, names: List[str], args: argp
         print(f"  {name}: " + ", ".join(f"{run['wall_s']:.2f}s" for run in runs), flush=True)
     for row in rows:
         row["ratio"] = row["records_per_s"] / rows[0]["records_per_s"]
-    return rows, len(reference)
+    return rows, reference
+
+
+def _without_counts(figures: dict) -> dict:
+    return {k: v for k, v in figures.items() if k != "counts"}
 
 
 def growth(by_size: dict) -> str:
     """records/s of each contender at each size: flat means cost grows linearly with the input."""
     sizes = sorted(by_size)
-    names = [row["contender"] for row in by_size[sizes[0]]["rows"]]
+    names = [row["contender"] for row in by_size[sizes[0]]["rows"] if "records_per_s" in row]
     lines = [f"{'records/s by size':<20} " + " ".join(f"{size:>12,}" for size in sizes)]
     for name in names:
         rates = [next(r for r in by_size[size]["rows"] if r["contender"] == name)["records_per_s"] for size in sizes]

@@ -7,9 +7,12 @@ window's result as it lands in the output topic. At the end it prints what it me
   job read per second until the group's lag was 0 (from the offsets the source commits);
 - otherwise, the produce rate the job kept up with (lag 0 at the end) and the latency, per window, from
   the moment the record that moved every partition's watermark past the window's end was produced to
-  the moment its on-time result was in the output topic.
+  the moment its on-time result was in the output topic, and the consumer lag every few seconds.
+Every run also checks the final count of every window against a plain-Python count of the archive.
+`--result FILE` writes the figures as JSON for `make bench`.
 """
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -17,13 +20,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kappa.io import kafka, readers, wire_format
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
-from kappa.io.orders import epoch_ms, order_from_json
+from kappa.io.orders import epoch_ms
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.kafka_broker import KafkaBroker
@@ -31,15 +34,31 @@ from kappa.services.process import free_port
 
 JOB_NAME = "orders-per-minute-demo"
 MAX_OUT_OF_ORDERNESS_MS = 5_000  # passed to the job, and used to find the record that closed a window
+WARM_UP_S = 30  # the job starts behind (it starts reading after the first records); latency after it too
 
 
-def _lag(broker: KafkaBroker, topic: str, group: str) -> int:
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
+_COORDINATOR_MOVING = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                       KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+
+
+def _lag(broker: KafkaBroker, topic: str, group: str, attempts: int = 10) -> int:
+    """Records the group has not committed yet, over all partitions. Just after a broker starts, its
+    group coordinator may still be loading or moving: that answer is asked again, a second later."""
     parts = [TopicPartition(topic, p) for p in kafka.partitions_of(broker.bootstrap_servers, topic)]
-    committed = consumer.committed(parts, timeout=10)
-    lag = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] - max(c.offset, 0) for tp, c in zip(parts, committed))
-    consumer.close()
-    return lag
+    attempt = 1
+    while True:
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
+        try:
+            committed = consumer.committed(parts, timeout=10)
+            return sum(consumer.get_watermark_offsets(tp, timeout=10)[1] - max(c.offset, 0)
+                       for tp, c in zip(parts, committed))
+        except KafkaException as err:
+            if attempt == attempts or err.args[0].code() not in _COORDINATOR_MOVING:
+                raise
+        finally:
+            consumer.close()
+        attempt += 1
+        time.sleep(1)
 
 
 def _latencies(inputs: List[tuple], results: List[dict], result_times: Dict[str, int], since_ms: int) -> List[int]:
@@ -66,11 +85,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rate", type=float, default=2_000, help="records a second into Kafka")
     parser.add_argument("--workdir", type=Path, default=Path("build/demo"))
     parser.add_argument("--backlog", action="store_true", help="produce everything first; measure throughput")
+    parser.add_argument("--result", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--archive", metavar="PATH", help="replay these archive files instead of generating "
+                        "--events orders (a file, folder or glob, as `kappa run --input`)")
+    parser.add_argument("--records", type=int, help="replay only the first N records of the archive")
+    parser.add_argument("--per-element", action="store_true", help="run the job with `kappa run --per-element`")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    archive = args.workdir / "archive"
-    subprocess.run([sys.executable, "-m", "kappa.runners.cli", "generate", "orders", "--output", str(archive),
-                    "--format", "jsonl", "--events", str(args.events), "--hours", "2", "--seed", "7"], check=True)
+    if args.archive is None:
+        args.archive = str(args.workdir / "archive")
+        subprocess.run([sys.executable, "-m", "kappa.runners.cli", "generate", "orders", "--output", args.archive,
+                        "--format", "jsonl", "--events", str(args.events), "--hours", "2", "--seed", "7"],
+                       check=True)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     broker = KafkaBroker(scratch / "kafka", port=free_port(), controller_port=free_port())
     cluster = FlinkCluster(scratch / "flink", rest_port=free_port(), rpc_port=free_port(),
@@ -78,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with broker, cluster:
         print(f"Kafka on {broker.bootstrap_servers}, Flink UI on http://{cluster.rest_address}", flush=True)
         kafka.create_topic(broker.bootstrap_servers, "orders", 4)
-        records = _archive_records(archive)
+        records = _archive_records(args.archive)[:args.records]
         # Two seconds' worth is in Kafka before the job starts: a job that meets an empty topic for
         # longer than --idle-timeout moves its watermark to the wall clock, past the archive's times.
         head = len(records) if args.backlog else min(len(records), int(args.rate * 2))
@@ -89,35 +115,44 @@ def main(argv: Optional[List[str]] = None) -> int:
              cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers,
              "--job-name", JOB_NAME, "--allowed-lateness", "10m", "--idle-timeout", "5s",
              "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms",
-             "--start-from", "earliest"], capture_output=True, text=True)
+             "--start-from", "earliest"] + (["--per-element"] if args.per_element else []),
+            capture_output=True, text=True)
         print(submitted.stdout, flush=True)
         if submitted.returncode != 0:
             print(submitted.stderr[-3000:], file=sys.stderr)
             return 1
         job_id = cluster.rest.running_job(JOB_NAME)["jid"]
+        figures: Dict[str, Any] = {"records": len(records), "backlog": args.backlog}
         try:
             if args.backlog:
-                _drain_time(broker, len(records))
-            return _replay_and_watch(broker, records, head, None if args.backlog else args.rate)
+                figures["throughput_per_s"] = _drain_time(broker, len(records))
+            code = _replay_and_watch(broker, records, head, None if args.backlog else args.rate, figures)
         finally:
             cluster.rest.cancel(job_id)
+    if args.result:
+        args.result.write_text(json.dumps(figures, indent=1))
+    return code
 
 
-def _archive_records(archive: Path) -> List[tuple]:
-    to_kafka = ArchiveToKafka(order_from_json, ValueFormat.AVRO)
-    return [to_kafka(raw) for raw in readers.iter_raw_records(str(archive / "*.jsonl"), readers.RecordFormat.JSONL)]
+def _archive_records(path: str) -> List[tuple]:
+    pattern = readers.resolve_input(path)
+    fmt = readers.format_of(pattern)
+    to_kafka = ArchiveToKafka(readers.order_parser(fmt), ValueFormat.AVRO)
+    return [to_kafka(raw) for raw in readers.iter_raw_records(pattern, fmt)]
 
 
-def _drain_time(broker: KafkaBroker, count: int) -> None:
+def _drain_time(broker: KafkaBroker, count: int) -> float:
     started = time.monotonic()
     while _lag(broker, "orders", "kappa-orders-per-minute") > 0 and time.monotonic() - started < 600:
         time.sleep(0.5)
     elapsed = time.monotonic() - started
     print(f"throughput: read {count:,} records of backlog in {elapsed:.1f}s after the job started running "
           f"({count / elapsed:,.0f} records/s through Kafka -> Flink -> Kafka)", flush=True)
+    return count / elapsed
 
 
-def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate: Optional[float]) -> int:
+def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate: Optional[float],
+                      figures: Dict[str, Any]) -> int:
     producing = threading.Thread(target=kafka.produce,
                                  args=(broker.bootstrap_servers, "orders", records[head:], rate))
     started, started_ms = time.monotonic(), int(time.time() * 1000)
@@ -128,9 +163,13 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
     consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "kappa-demo-watch",
                          "auto.offset.reset": "earliest"})
     consumer.subscribe(["orders-per-minute-by-region"])
-    expected_windows = None
+    expected: Optional[Dict[str, int]] = None
     deadline = time.monotonic() + len(records) / (rate or 10_000) + 120
+    lag_samples: List[Tuple[float, int]] = []
     while time.monotonic() < deadline:
+        if producing.is_alive() and (not lag_samples or time.monotonic() - started - lag_samples[-1][0] >= 5):
+            lag = _lag(broker, "orders", "kappa-orders-per-minute")
+            lag_samples.append((round(time.monotonic() - started, 1), lag))
         for message in consumer.consume(500, timeout=0.5):
             if message.error() is not None:
                 continue
@@ -142,28 +181,37 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
             shown += 1
             if result["is_last"]:
                 closed.add(result["key"])
-        if not producing.is_alive() and expected_windows is None:
+        if not producing.is_alive() and expected is None:
             if rate:
                 produced_s = time.monotonic() - started
+                figures["produced_per_s"] = (len(records) - head) / produced_s
                 print(f"produced {len(records) - head:,} records in {produced_s:.1f}s "
-                      f"({(len(records) - head) / produced_s:,.0f}/s) after the first {head:,}", flush=True)
-            expected_windows = len(set(_windows(records)))
-        if expected_windows is not None and len(closed) >= expected_windows:
+                      f"({figures['produced_per_s']:,.0f}/s) after the first {head:,}", flush=True)
+            expected = _expected_counts(records)
+        if expected is not None and len(closed) >= len(expected):
             break
     consumer.close()
-    _report(broker, shown, len(closed), expected_windows, started_ms)
-    return 0 if expected_windows is not None and len(closed) >= expected_windows else 1
+    figures["lag"] = lag_samples
+    if lag_samples:
+        print("consumer lag while producing (s: records): " + ", ".join(f"{t:.0f}: {n:,}" for t, n in lag_samples))
+    figures.update(_report(broker, expected or _expected_counts(records), shown, len(closed), started_ms))
+    return 0 if figures["windows_closed"] >= figures["windows_expected"] and figures["counts_match"] else 1
 
 
-def _windows(records: List[tuple]):
+def _expected_counts(records: List[tuple]) -> Dict[str, int]:
+    """Distinct order ids per region and minute, counted in plain Python from what was produced."""
     decode = wire_format.WireCodec("order")
+    ids: Dict[str, set] = {}
     for key, value in records:
         if key is not None:
             order = decode.decode(value)
-            yield order["region"], epoch_ms(order["event_time"]) // 60_000
+            start = epoch_ms(order["event_time"]) // 60_000 * 60_000
+            ids.setdefault(f"{order['region']}:{start}", set()).add(order["order_id"])
+    return {window: len(window_ids) for window, window_ids in ids.items()}
 
 
-def _report(broker: KafkaBroker, shown: int, closed: int, expected: Optional[int], since_ms: int) -> None:
+def _report(broker: KafkaBroker, expected: Dict[str, int], shown: int, closed: int,
+            since_ms: int) -> Dict[str, Any]:
     registry = SchemaRegistry()
     inputs = []
     for message in kafka.consume(broker.bootstrap_servers, "orders", idle_s=1.5):
@@ -177,12 +225,24 @@ def _report(broker: KafkaBroker, shown: int, closed: int, expected: Optional[int
         results.append(result)
         result_times.setdefault(result["key"], message.timestamp_ms)
     latencies = sorted(_latencies(inputs, results, result_times, since_ms))
-    print(f"results: {shown:,} panes, {closed:,} of {expected:,} windows closed "
-          f"(consumer lag now {_lag(broker, 'orders', 'kappa-orders-per-minute')})")
-    if latencies:
-        q = statistics.quantiles(latencies, n=100)
-        print(f"latency from the closing record's produce to the on-time result, {len(latencies)} windows: "
-              f"p50 {q[49]:,.0f} ms, p99 {q[98]:,.0f} ms, max {latencies[-1]:,} ms")
+    warm = sorted(_latencies(inputs, results, result_times, since_ms + WARM_UP_S * 1000))
+    finals: Dict[str, int] = {}
+    for result in results:
+        finals[result["key"]] = max(finals.get(result["key"], 0), result["count"])
+    counts_match = finals == expected
+    print(f"results: {shown:,} panes, {closed:,} of {len(expected):,} windows closed "
+          f"(consumer lag now {_lag(broker, 'orders', 'kappa-orders-per-minute')}); final counts "
+          f"{'equal' if counts_match else 'DIFFER from'} the archive's, counted in plain Python")
+    figures: Dict[str, Any] = {"windows_closed": closed, "windows_expected": len(expected),
+                               "counts_match": counts_match, "counts": finals}
+    for name, values, what in (("latency_ms", latencies, "all"),
+                                ("latency_after_warm_up_ms", warm, f"after the first {WARM_UP_S} s")):
+        if len(values) >= 2:
+            q = statistics.quantiles(values, n=100)
+            figures[name] = {"windows": len(values), "p50": q[49], "p99": q[98], "max": values[-1]}
+            print(f"latency from the closing record's produce to the on-time result, {what}, {len(values)} "
+                  f"windows: p50 {q[49]:,.0f} ms, p99 {q[98]:,.0f} ms, max {values[-1]:,} ms")
+    return figures
 
 
 if __name__ == "__main__":
