@@ -69,6 +69,8 @@ def stream_report(backlog: dict, steady: dict, seconds: int) -> str:
     lag = ", ".join(f"{t:.0f}s {n:,}" for t, n in steady["lag"])
     lines.append(f"  steady: {steady['records']:,} records produced at {steady.get('produced_per_s', 0):,.0f}/s "
                  f"(asked {steady['rate']:,.0f}/s for {seconds} s); consumer lag {lag}")
+    state = ", ".join(f"{t:.0f}s {n / 1e6:,.1f} MB" for t, n in steady["checkpointed_bytes"] if n is not None)
+    lines.append(f"  steady: state of the latest checkpoint (every 10 s) {state}")
     for key, what in (("latency_ms", "all"), ("latency_after_warm_up_ms", "after warm-up")):
         latency = steady.get(key)
         if latency:

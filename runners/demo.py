@@ -12,6 +12,7 @@ Every run also checks the final count of every window against a plain-Python cou
 `--result FILE` writes the figures as JSON for `make bench`.
 """
 import argparse
+import bisect
 import json
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -61,18 +62,34 @@ def _lag(broker: KafkaBroker, topic: str, group: str, attempts: int = 10) -> int
         time.sleep(1)
 
 
+class _Closers:
+    """For one partition: the first produce time of a record at or past an event time, in O(log n)."""
+
+    def __init__(self, records: List[Tuple[int, int]]):  # (event_ms, produced_ms)
+        records.sort()
+        self._event_ms = [event_ms for event_ms, _ in records]
+        self._first_produced = [produced_ms for _, produced_ms in records]
+        for i in range(len(records) - 2, -1, -1):  # earliest produce among this record and all later ones
+            self._first_produced[i] = min(self._first_produced[i], self._first_produced[i + 1])
+
+    def first_at_or_past(self, event_ms: int) -> Optional[int]:
+        i = bisect.bisect_left(self._event_ms, event_ms)
+        return self._first_produced[i] if i < len(self._event_ms) else None
+
+
 def _latencies(inputs: List[tuple], results: List[dict], result_times: Dict[str, int], since_ms: int) -> List[int]:
     """Per on-time window closed by a record produced after `since_ms`: its result time minus the
     produce time of that record."""
-    by_partition: Dict[int, List[tuple]] = {}
+    by_partition: Dict[int, List[Tuple[int, int]]] = {}
     for partition, produced_ms, event_ms in inputs:
         by_partition.setdefault(partition, []).append((event_ms, produced_ms))
+    partitions = [_Closers(records) for records in by_partition.values()]
     latencies = []
     for result in results:
         if result["timing"] != "ON_TIME":
             continue
         needed = result["window_end"] + MAX_OUT_OF_ORDERNESS_MS
-        closers = [min((p for e, p in records if e >= needed), default=None) for records in by_partition.values()]
+        closers = [partition.first_at_or_past(needed) for partition in partitions]
         if None in closers or max(closers) < since_ms:
             continue  # closed by the idle timeout at the end, or by the backlog before the job ran
         latencies.append(result_times[result["key"]] - max(closers))
@@ -114,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              "--runner", "flink", "--flink-master", cluster.rest_address, "--worker-pool",
              cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers,
              "--job-name", JOB_NAME, "--allowed-lateness", "10m", "--idle-timeout", "5s",
-             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms",
+             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms", "--checkpoint-interval", "10s",
              "--start-from", "earliest"] + (["--per-element"] if args.per_element else []),
             capture_output=True, text=True)
         print(submitted.stdout, flush=True)
@@ -126,7 +143,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             if args.backlog:
                 figures["throughput_per_s"] = _drain_time(broker, len(records))
-            code = _replay_and_watch(broker, records, head, None if args.backlog else args.rate, figures)
+            code = _replay_and_watch(broker, records, head, None if args.backlog else args.rate, figures,
+                                     lambda: cluster.rest.checkpointed_bytes(job_id))
         finally:
             cluster.rest.cancel(job_id)
     if args.result:
@@ -152,7 +170,7 @@ def _drain_time(broker: KafkaBroker, count: int) -> float:
 
 
 def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate: Optional[float],
-                      figures: Dict[str, Any]) -> int:
+                      figures: Dict[str, Any], state_bytes: Callable[[], Optional[int]]) -> int:
     producing = threading.Thread(target=kafka.produce,
                                  args=(broker.bootstrap_servers, "orders", records[head:], rate))
     started, started_ms = time.monotonic(), int(time.time() * 1000)
@@ -166,10 +184,12 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
     expected: Optional[Dict[str, int]] = None
     deadline = time.monotonic() + len(records) / (rate or 10_000) + 120
     lag_samples: List[Tuple[float, int]] = []
+    state_samples: List[Tuple[float, Optional[int]]] = []
     while time.monotonic() < deadline:
         if producing.is_alive() and (not lag_samples or time.monotonic() - started - lag_samples[-1][0] >= 5):
             lag = _lag(broker, "orders", "kappa-orders-per-minute")
             lag_samples.append((round(time.monotonic() - started, 1), lag))
+            state_samples.append((lag_samples[-1][0], state_bytes()))
         for message in consumer.consume(500, timeout=0.5):
             if message.error() is not None:
                 continue
@@ -191,9 +211,11 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
         if expected is not None and len(closed) >= len(expected):
             break
     consumer.close()
-    figures["lag"] = lag_samples
+    figures["lag"], figures["checkpointed_bytes"] = lag_samples, state_samples
     if lag_samples:
         print("consumer lag while producing (s: records): " + ", ".join(f"{t:.0f}: {n:,}" for t, n in lag_samples))
+        print("latest checkpoint's state while producing (s: bytes): "
+              + ", ".join(f"{t:.0f}: {n:,}" for t, n in state_samples if n is not None))
     figures.update(_report(broker, expected or _expected_counts(records), shown, len(closed), started_ms))
     return 0 if figures["windows_closed"] >= figures["windows_expected"] and figures["counts_match"] else 1
 

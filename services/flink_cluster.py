@@ -71,6 +71,11 @@ class FlinkRest:
                                  f"on {self.address} (running: {running or 'none'})")
         return matches[0]
 
+    def checkpointed_bytes(self, job_id: str) -> Optional[int]:
+        """The state size of the job's latest completed checkpoint, None before the first."""
+        completed = (self._call("GET", f"/jobs/{job_id}/checkpoints").get("latest") or {}).get("completed")
+        return completed["state_size"] if completed else None
+
     def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
         """Stop the job after a savepoint into target_dir; returns the savepoint's location."""
         trigger = self._call("POST", f"/jobs/{job_id}/stop", {"targetDirectory": target_dir, "drain": False})
