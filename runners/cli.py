@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-out-of-orderness", default="5s", metavar="DURATION",
                      help="replay and stream: how far the watermark trails the highest event time seen")
     run.add_argument("--workers", type=int, metavar="N",
-                     help="batch on --runner direct: worker processes (default: one per core)")
+                     help="batch on --runner direct: at most N worker processes (default: one per core; one per "
+                          "4 MiB of input at most, as each takes about a second to start)")
     run.add_argument("--per-element", action="store_true",
                      help="batch and stream: aggregate each event on its own instead of folding each file "
                           "split or Kafka read first (slower; the same final results, and in a stream one late "

@@ -64,6 +64,9 @@ class JobRequest:
                 and self.definition.aggregation.can_pre_aggregate(self.effective_spec))
 
 
+WORKER_BYTES = 4 << 20  # of archive per worker process, at least
+
+
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
     parse = readers.order_parser(request.input_format)
 
@@ -117,6 +120,17 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.Re
     return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
 
 
+def _parallel_inputs(request: JobRequest) -> int:
+    """How many workers a pre-aggregating backfill can keep busy: one per WORKER_BYTES of input, at
+    most one per split. A worker process takes about a second to start: make run's 2.1 MB archive took
+    5.4 s in this process and 6.6 s in two; the 10.7 MB bench archive 5.9 s in one and 5.2 s in two."""
+    if not request.pre_aggregates or request.mode is not Mode.BATCH:
+        return 1
+    file_splits = _file_splits(request)
+    input_bytes = sum(split.end - split.start for split in file_splits)
+    return max(1, min(len(file_splits), input_bytes // WORKER_BYTES))
+
+
 def _file_splits(request: JobRequest) -> List[splits.FileSplit]:
     return splits.plan_splits(readers.matching_files(request.input_pattern), splits.SPLIT_BYTES)
 
@@ -168,7 +182,7 @@ def run(request: JobRequest) -> Dict[str, Any]:
     writers.clear_outputs(request.output_dir)
     started = time.monotonic()
     plan = plan_replay(request) if request.mode is Mode.REPLAY else None
-    pipeline = request.profile.pipeline(request.mode, len(_file_splits(request)) if request.pre_aggregates else 1)
+    pipeline = request.profile.pipeline(request.mode, _parallel_inputs(request))
     build(pipeline, request, plan)
     result = pipeline.run()
     result.wait_until_finish()

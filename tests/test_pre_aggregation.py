@@ -6,7 +6,7 @@ import pytest
 
 from kappa.io import splits
 from kappa.pipelines import registry
-from kappa.runners import cli
+from kappa.runners import cli, job
 from kappa.runners.job import JobRequest
 from kappa.runners.profiles import DirectProfile, Mode
 from kappa.transforms.aggregation import WindowedAggregation, WindowPartials
@@ -40,6 +40,7 @@ def backfill(input_dir, out, *flags):
 def test_pre_aggregated_equals_per_element(archive, fmt, tmp_path, monkeypatch):
     per_element = backfill(archive / fmt, tmp_path / "per-element", "--per-element")
     monkeypatch.setattr(splits, "SPLIT_BYTES", 50_000)  # several splits per file, each on either worker
+    monkeypatch.setattr(job, "WORKER_BYTES", 50_000)  # and worker processes even for this small input
     for workers in ("1", "2"):
         assert backfill(archive / fmt, tmp_path / f"pre-aggregated-{workers}", "--workers", workers) == per_element
     results, dead_letters, summary = per_element
