@@ -14,12 +14,13 @@ from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional
 
 import apache_beam as beam
 import fastavro
+from fastavro.read import SchemaResolutionError
 from apache_beam.io import fileio
 from apache_beam.pvalue import PCollection
 
 from kappa.io import orders
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
-from kappa.io.schema_compat import trailing_defaults
+from kappa.io.schema_compat import resolution_problems, trailing_defaults
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
@@ -68,6 +69,11 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
         blocks = fastavro.block_reader(fileobj)
         defaults = trailing_defaults(blocks.writer_schema, reader_schema)
         if defaults is None:
+            # fastavro finds an unresolvable schema only when it decodes a record, in every split that
+            # holds one; checked here, the file is one dead letter, reported by its first split.
+            problems = resolution_problems(blocks.writer_schema, reader_schema)
+            if problems:
+                raise SchemaResolutionError("; ".join(problems))
             fileobj.seek(0)
             blocks = fastavro.block_reader(fileobj, reader_schema=reader_schema)
     except Exception as err:  # fastavro raises many types for corrupt or unresolvable files

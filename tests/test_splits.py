@@ -62,6 +62,16 @@ def test_unreadable_avro_file_is_one_dead_letter_however_split(tmp_path):
     assert dead.record == str(path) and dead.error.startswith("unreadable Avro file")
 
 
+def test_unresolvable_avro_file_is_one_dead_letter_however_split(tmp_path):
+    path = tmp_path / "payments.avro"
+    other = {"type": "record", "name": "Payment", "fields": [{"name": "id", "type": "string"}]}
+    with open(path, "wb") as out:
+        fastavro.writer(out, fastavro.parse_schema(other), [{"id": f"p{i}"} for i in range(3000)], sync_interval=200)
+    for split_bytes in (500, 1 << 20):
+        [dead] = read_in_splits(path, readers.RecordFormat.AVRO, split_bytes)
+        assert dead.record == str(path) and dead.error.startswith("unreadable Avro file: SchemaResolutionError")
+
+
 def test_truncated_avro_file_keeps_what_it_can_and_reports_once(avro_file, tmp_path):
     path = tmp_path / "truncated.avro"
     data = avro_file.read_bytes()
