@@ -99,7 +99,12 @@ def test_stream_on_embedded_flink_equals_batch(archive, kafka_broker):
         job.wait(timeout=60)
     assert finals == archive["batch"]
     dead = records(kafka_broker, names["dead"])
-    assert len(dead) == MALFORMED and all(d["error"] for d in dead)
+    # The Kafka sink is at-least-once: a task restarted from its last checkpoint writes again what it
+    # wrote since. Results are keyed by window, so a replay overwrites them; dead letters are not, so
+    # the topic may hold one twice (seen once in CI: 10 for 5 malformed, while Kafka clients logged 10 s
+    # timeouts to the broker).
+    distinct = {json.dumps(d, sort_keys=True) for d in dead}
+    assert len(distinct) == MALFORMED and all(d["error"] for d in dead)
 
 
 def test_stream_on_session_cluster_equals_batch(archive, kafka_broker, flink_cluster):
