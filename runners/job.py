@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -24,7 +24,7 @@ from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import FoldEvents, MergePartials
+from kappa.transforms.aggregation import FoldEvents
 from kappa.transforms.windowing import WindowSpec
 
 
@@ -67,6 +67,32 @@ class JobRequest:
 WORKER_BYTES = 4 << 20  # of archive per worker process, at least
 
 
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    """What a bounded run reads, planned once before the job is built: the stream a replay plays, or
+    the byte ranges a pre-aggregating backfill reads (which also decide how many workers it gets)."""
+
+    replay: Optional[replay.ReplayPlan] = None
+    splits: Tuple[splits.FileSplit, ...] = ()
+
+    @property
+    def workers(self) -> int:
+        """One per WORKER_BYTES of input, at most one per split. A worker process takes about a second
+        to start: make run's 2.1 MB archive took 5.4 s in this process and 6.6 s in two; the 10.7 MB
+        bench archive 5.9 s in one and 5.2 s in two."""
+        input_bytes = sum(split.end - split.start for split in self.splits)
+        return max(1, min(len(self.splits), input_bytes // WORKER_BYTES))
+
+
+def plan_inputs(request: JobRequest) -> InputPlan:
+    if request.mode is Mode.REPLAY:
+        return InputPlan(replay=plan_replay(request))
+    if request.mode is Mode.BATCH and request.pre_aggregates:
+        files = readers.matching_files(request.input_pattern)
+        return InputPlan(splits=tuple(splits.plan_splits(files, splits.SPLIT_BYTES)))
+    return InputPlan()
+
+
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
     parse = readers.order_parser(request.input_format)
 
@@ -80,23 +106,19 @@ def plan_replay(request: JobRequest) -> replay.ReplayPlan:
     return replay.plan_replay(records, event_time_ms, request.max_out_of_orderness_ms, request.effective_spec)
 
 
-def build(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan] = None) -> None:
-    """The job graph; replay mode takes the plan of the stream it replays."""
+def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputPlan()) -> None:
+    """The job graph; a bounded run takes the plan of what it reads."""
     definition, spec = request.definition, request.effective_spec
     parsed = _read(pipeline, request, plan)
-    if request.pre_aggregates:
-        results = (parsed.valid
-                   | "MergePartials" >> MergePartials(definition.aggregation, spec)
-                   | definition.name >> definition.results(spec))
-    else:
-        results = parsed.valid | definition.name >> definition.transform(spec)
+    plan_of = definition.pre_aggregated if request.pre_aggregates else definition.per_element
+    results = parsed.valid | definition.name >> plan_of(spec)
     if request.mode is Mode.STREAM:
         _write_to_kafka(results, parsed.dead_letters, request)
     else:
         _write_to_files(results, parsed.dead_letters, request)
 
 
-def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.ReplayPlan]) -> readers.ParsedEvents:
+def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> readers.ParsedEvents:
     """Valid events, or their partial aggregates when the request pre-aggregates; and dead letters."""
     aggregation, spec = request.definition.aggregation, request.effective_spec
     if request.mode is Mode.STREAM:
@@ -108,31 +130,16 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: Optional[replay.Re
     if request.pre_aggregates:
         return (
             pipeline
-            | "PlanSplits" >> beam.Create(_file_splits(request))
+            | "PlanSplits" >> beam.Create(plan.splits)
             | "SpreadSplits" >> beam.Reshuffle()
             | "PreAggregate" >> readers.PreAggregateSplits(request.input_format, aggregation, spec)
         )
     if request.mode is Mode.BATCH:
         source = readers.ReadRawRecords(request.input_pattern, request.input_format)
     else:
-        source = replay.ReplayStream(plan.steps)
+        source = replay.ReplayStream(plan.replay.steps)
     raw = pipeline | "Read" >> source
     return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
-
-
-def _parallel_inputs(request: JobRequest) -> int:
-    """How many workers a pre-aggregating backfill can keep busy: one per WORKER_BYTES of input, at
-    most one per split. A worker process takes about a second to start: make run's 2.1 MB archive took
-    5.4 s in this process and 6.6 s in two; the 10.7 MB bench archive 5.9 s in one and 5.2 s in two."""
-    if not request.pre_aggregates or request.mode is not Mode.BATCH:
-        return 1
-    file_splits = _file_splits(request)
-    input_bytes = sum(split.end - split.start for split in file_splits)
-    return max(1, min(len(file_splits), input_bytes // WORKER_BYTES))
-
-
-def _file_splits(request: JobRequest) -> List[splits.FileSplit]:
-    return splits.plan_splits(readers.matching_files(request.input_pattern), splits.SPLIT_BYTES)
 
 
 def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
@@ -181,14 +188,14 @@ def run(request: JobRequest) -> Dict[str, Any]:
         return _run_stream(request)
     writers.clear_outputs(request.output_dir)
     started = time.monotonic()
-    plan = plan_replay(request) if request.mode is Mode.REPLAY else None
-    pipeline = request.profile.pipeline(request.mode, _parallel_inputs(request))
+    plan = plan_inputs(request)
+    pipeline = request.profile.pipeline(request.mode, plan.workers)
     build(pipeline, request, plan)
     result = pipeline.run()
     result.wait_until_finish()
     elapsed = time.monotonic() - started
     writers.ensure_outputs(request.output_dir)
-    report = summary.summarise(request, _counters(result), elapsed, plan)
+    report = summary.summarise(request, _counters(result), elapsed, plan.replay)
     summary.write(report, request.output_dir)
     return report
 
