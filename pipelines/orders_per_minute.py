@@ -16,7 +16,7 @@ import apache_beam as beam
 
 from kappa.io.orders import Order
 from kappa.pipelines.registry import PipelineDefinition, register
-from kappa.transforms.aggregation import AggregatePerElement, WindowedAggregation
+from kappa.transforms.aggregation import WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCountFn, DistinctCountPanes
 from kappa.transforms.window_result import FormatWindowResults
 from kappa.transforms.windowing import WindowSpec
@@ -47,31 +47,14 @@ class OrderCounts(beam.PTransform):
         )
 
 
-class OrdersPerMinute(beam.PTransform):
-    """Valid `Order`s -> window results, one per pane of each (region, window)."""
-
-    def __init__(self, spec: WindowSpec = DEFAULT_SPEC):
-        super().__init__()
-        self._spec = spec
-
-    def expand(self, orders):
-        return (
-            orders
-            | "OrderIdsByRegion" >> AggregatePerElement(ORDER_IDS_BY_REGION, self._spec)
-            | "Results" >> OrderCounts(self._spec)
-        )
-
-
-register(
-    PipelineDefinition(
-        name="orders-per-minute",
-        event_type=Order,
-        default_spec=DEFAULT_SPEC,
-        description="orders per region per 1-minute event-time window, redeliveries counted once",
-        transform=OrdersPerMinute,
-        aggregation=ORDER_IDS_BY_REGION,
-        results=OrderCounts,
-        key_field="region",
-        value_field="count",
-    )
+ORDERS_PER_MINUTE = PipelineDefinition(
+    name="orders-per-minute",
+    event_type=Order,
+    default_spec=DEFAULT_SPEC,
+    description="orders per region per 1-minute event-time window, redeliveries counted once",
+    aggregation=ORDER_IDS_BY_REGION,
+    results=OrderCounts,
+    key_field="region",
+    value_field="count",
 )
+register(ORDERS_PER_MINUTE)

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List
 
 import apache_beam as beam
 
-from kappa.transforms.aggregation import WindowedAggregation
+from kappa.transforms.aggregation import AggregatePerElement, MergePartials, WindowedAggregation
 from kappa.transforms.windowing import WindowSpec
 
 # Modules that register a pipeline when imported; a new job adds its module here.
@@ -20,12 +20,30 @@ class PipelineDefinition:
     event_type: type
     default_spec: WindowSpec
     description: str
-    transform: Callable[[WindowSpec], beam.PTransform]  # valid events -> window results
-    # The transform is `aggregation` followed by `results`; declared apart, a backfill can pre-aggregate.
+    # The pipeline is `aggregation` followed by `results`, declared apart so that a reader can
+    # pre-aggregate what it holds (kappa.transforms.aggregation).
     aggregation: WindowedAggregation
     results: Callable[[WindowSpec], beam.PTransform]  # (key, combined output) per pane -> window results
     key_field: str  # the field of a window result that holds its key, e.g. "region"
     value_field: str  # the field that holds its aggregate, e.g. "count"
+
+    def per_element(self, spec: WindowSpec) -> beam.PTransform:
+        """Valid events -> window results: the plan every window kind and trigger can run."""
+        return _Then(AggregatePerElement(self.aggregation, spec), self.results(spec))
+
+    def pre_aggregated(self, spec: WindowSpec) -> beam.PTransform:
+        """Partials folded by `FoldEvents` -> the same window results."""
+        return _Then(MergePartials(self.aggregation, spec), self.results(spec))
+
+
+class _Then(beam.PTransform):
+    def __init__(self, aggregate: beam.PTransform, results: beam.PTransform):
+        super().__init__()
+        self._aggregate = aggregate
+        self._results = results
+
+    def expand(self, pcoll):
+        return pcoll | "Aggregate" >> self._aggregate | "Results" >> self._results
 
 
 _REGISTRY: Dict[str, PipelineDefinition] = {}

@@ -9,8 +9,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, ReplayStream
-from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, OrderCounts, OrdersPerMinute
-from kappa.transforms.aggregation import FoldEvents, MergePartials
+from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
+from kappa.transforms.aggregation import FoldEvents
 from kappa.runners.flink import FlinkOptions
 from tests.scenarios import SCENARIOS
 
@@ -35,17 +35,14 @@ RUNNERS = {"direct": _direct, "flink": _flink}
 
 
 def _per_element(pipeline, scenario):
-    return pipeline | ReplayStream(scenario.steps, Order) | OrdersPerMinute(scenario.spec)
+    return pipeline | ReplayStream(scenario.steps, Order) | ORDERS_PER_MINUTE.per_element(scenario.spec)
 
 
 def _pre_aggregated(pipeline, scenario):
     fold = FoldEvents(ORDER_IDS_BY_REGION, scenario.spec)
     steps = [AddElements(tuple((p.value, p.timestamp.micros // 1000) for p in fold([o for o, _ in step.elements])))
              if isinstance(step, AddElements) else step for step in scenario.steps]
-    return (pipeline
-            | ReplayStream(steps)
-            | MergePartials(ORDER_IDS_BY_REGION, scenario.spec)
-            | OrderCounts(scenario.spec))
+    return pipeline | ReplayStream(steps) | ORDERS_PER_MINUTE.pre_aggregated(scenario.spec)
 
 
 PLANS = {"per-element": _per_element, "pre-aggregated": _pre_aggregated}
