@@ -20,11 +20,12 @@ class ValueFormat(enum.Enum):
 
 
 class Decoder:
-    """bytes -> an event built by `from_mapping`, or a DeadLetter; takes Avro (any known version) or JSON."""
+    """bytes -> an event built by `from_mapping`, or a DeadLetter; takes Avro (any known version) or JSON.
+    Timestamps reach `from_mapping` as epoch milliseconds, as JSON producers send them."""
 
     def __init__(self, subject: str, from_mapping: Callable[[Mapping[str, Any]], Any],
                  registry: Optional[SchemaRegistry] = None):
-        self._codec = WireCodec(subject, registry)
+        self._codec = WireCodec(subject, registry, timestamps_as_millis=True)
         self._from_mapping = from_mapping
 
     def __call__(self, value: Optional[bytes]) -> Union[Any, DeadLetter]:

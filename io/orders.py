@@ -64,7 +64,7 @@ def _event_time(record: Mapping[str, Any]) -> int:
     if value is None:
         raise InvalidRecord("missing field event_time")
     if isinstance(value, datetime.datetime):  # fastavro decodes timestamp-millis to an aware datetime
-        return epoch_ms(value)
+        value = epoch_ms(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRecord(f"field event_time must be integer epoch milliseconds, got {type(value).__name__}")
     if value < 0:
@@ -80,7 +80,7 @@ def order_from_mapping(record: Mapping[str, Any]) -> Order:
     if (type(order_id) is str and type(region) is str and type(amount) is float
             and order_id and region and not order_id.isspace() and not region.isspace() and math.isfinite(amount)):
         if type(event_time) is datetime.datetime:
-            return Order(order_id, region, amount, epoch_ms(event_time))
+            event_time = epoch_ms(event_time)
         if type(event_time) is int and event_time >= 0:
             return Order(order_id, region, amount, event_time)
     return Order(

@@ -5,7 +5,7 @@ import pytest
 
 from kappa.io import wire_format
 from kappa.io.event_codec import ArchiveToKafka, Decoder, Encoder, ValueFormat
-from kappa.io.orders import InvalidRecord, Order, order_from_json, order_from_mapping
+from kappa.io.orders import InvalidRecord, Order, epoch_ms, order_from_json, order_from_mapping
 from kappa.io.schema_registry import SchemaRegistry, schema_id
 
 V1_ORDER = {"order_id": "o1", "region": "eu", "amount": 12.5, "event_time": 1_000}
@@ -34,6 +34,27 @@ def test_a_v1_record_is_read_with_the_latest_schema(tmp_path):
     decoded = wire_format.WireCodec("order", registry).decode(data)
     assert decoded["currency"] == "EUR" and decoded["customer_id"] is None  # v2 defaults
     assert Decoder("order", order_from_mapping)(data) == Order("o1", "eu", 12.5, 1_000)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_timestamps_as_millis_give_what_full_resolution_gives(version):
+    registry = SchemaRegistry()
+    writer = wire_format.WireCodec("order", registry)
+    writer._reader, writer._reader_id = registry.get("order", version), schema_id(registry.get("order", version))
+    added_in_v2 = {"currency": "SEK", "customer_id": "c9"} if version == 2 else {}
+    record = dict(V1_ORDER, event_time=1_795_737_600_091, **added_in_v2)
+    data = writer.encode_avro(record)
+    resolved = wire_format.WireCodec("order", registry).decode(data)
+    resolved["event_time"] = epoch_ms(resolved["event_time"])
+    as_millis = wire_format.WireCodec("order", registry, timestamps_as_millis=True).decode(data)
+    assert list(as_millis.items()) == list(resolved.items())
+    assert as_millis["event_time"] == 1_795_737_600_091
+
+
+def test_a_timestamp_before_1970_is_refused_in_avro_as_in_json():
+    before = dict(V1_ORDER, event_time=-1)
+    for value in (Encoder("order", ValueFormat.AVRO)(before), json.dumps(before).encode()):
+        assert Decoder("order", order_from_mapping)(value).error == "field event_time must not be negative, got -1"
 
 
 def test_avro_and_json_values_decode_to_the_same_order():
