@@ -63,7 +63,9 @@ def run_stream(archive: bench_archive.BenchArchive, args: argparse.Namespace, ba
 
 def stream_report(backlog: dict, steady: dict, seconds: int) -> str:
     lines = [f"{STREAM} (Kafka -> Flink session cluster, parallelism 2 -> Kafka):",
-             f"  backlog: {backlog['records']:,} records at {backlog['throughput_per_s']:,.0f} records/s until lag 0; "
+             f"  backlog: {backlog['records']:,} records at {backlog['throughput_per_s']:,.0f} records/s from the job's "
+             f"start to lag 0, {backlog.get('sustained_per_s', 0):,.0f} records/s from its first commit "
+             f"({backlog.get('first_commit_s', 0):.1f} s in); "
              f"{backlog['windows_closed']:,} of {backlog['windows_expected']:,} windows closed; "
              f"peak {backlog['peak_mb']:,.0f} MB (broker and Flink included)"]
     lag = ", ".join(f"{t:.0f}s {n:,}" for t, n in steady["lag"])
