@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 DEAD_LETTER_TAG = "dead_letter"
 
@@ -22,10 +22,16 @@ def json_default(value: Any) -> Any:
 
 
 class DeadLetter(NamedTuple):
-    """`record` is the raw input (a JSON line as text, an Avro record as a dict, or a file's path)."""
+    """`record` is the raw input (a JSON line as text, an Avro record as a dict, or a file's path).
+    `origin` is where a source that may read it again found it (a Kafka record's `topic/partition@offset`):
+    the dead-letter topic is keyed by it, so an at-least-once replay overwrites instead of adding."""
 
     record: Any
     error: str
+    origin: Optional[str] = None
 
     def to_json(self) -> str:
-        return json.dumps({"record": self.record, "error": self.error}, default=json_default, allow_nan=True)
+        fields = {"record": self.record, "error": self.error}
+        if self.origin is not None:
+            fields["origin"] = self.origin
+        return json.dumps(fields, default=json_default, allow_nan=True)

@@ -168,7 +168,7 @@ def _write_to_kafka(results: beam.PCollection, dead_letters: beam.PCollection, r
     )
     (
         dead_letters
-        | "EncodeDeadLetters" >> beam.Map(lambda d: (None, d.to_json().encode()))
+        | "EncodeDeadLetters" >> beam.Map(lambda d: (d.origin and d.origin.encode(), d.to_json().encode()))
         | "WriteDeadLetters" >> kafka.WriteToKafka(bootstrap, endpoints.dead_letter_topic)
     )
 
