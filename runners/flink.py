@@ -113,7 +113,10 @@ class FlinkProfile(RunnerProfile):
         if s.embedded:
             args.append("--environment_type=LOOPBACK")
         else:
-            args += ["--environment_type=EXTERNAL", f"--environment_config={s.worker_pool}"]
+            # One Python worker process per slot: with Beam's default of one per task manager, every
+            # slot's Python work shares one process and one core.
+            args += ["--environment_type=EXTERNAL", f"--environment_config={s.worker_pool}",
+                     f"--sdk_worker_parallelism={s.parallelism}"]
         if mode is not Mode.BATCH:
             args.append("--streaming")
         if s.job_name:

@@ -26,3 +26,10 @@ def test_batch_has_no_checkpoint_options():
     options = flink_options(Mode.BATCH)
     assert "finish_bundle_before_checkpointing" not in options
     assert "checkpointing_interval" not in options
+
+
+def test_a_session_cluster_gets_one_python_worker_per_slot():
+    """Beam starts one per task manager by default: every slot's Python work then shares one core."""
+    options = flink_options(Mode.STREAM, master="localhost:8081", parallelism=2)
+    assert options["sdk_worker_parallelism"] == "2"  # Beam declares it without a type: it stays text
+    assert options["environment_type"] == "EXTERNAL"
