@@ -5,18 +5,20 @@ every Flink task manager (docker, or an embedded harness on the runner's classpa
 tracker reports it not checkpointing on portable Flink (apache/beam#20979). This source is a plain
 splittable DoFn that runs the same on Flink, Dataflow and the direct runners (docs/design.md).
 
-Source: one restriction per partition, an offset range [start, end of time). Each call reads a batch,
-claims offsets, stamps every record with the event time from its payload, and moves the partition's
-watermark to `max event time - max out-of-orderness`; the runner's watermark is the minimum over
-partitions. A partition with nothing left to read (its high watermark offset reached, as the broker
-says) for `idle_timeout` follows processing time instead (the rule of Beam's KafkaIO CreateTime
-policy), so an idle partition never stalls the others. The offset range and the
-watermark are the restriction's state: Flink's checkpoints and savepoints carry them, and a restored job
-resumes at the offsets its state was taken at, whatever was committed to Kafka since.
+Source: one restriction per partition, an offset range [start, end of time). Each call reads until it
+catches up with the partition (or for `max_read_ms` while behind), claims offsets, stamps every
+record with the event time from its payload, and moves the partition's watermark to
+`max event time - max out-of-orderness`; the runner's watermark is the minimum over partitions. A
+partition with nothing left to read (its high watermark offset reached, as the broker says) for
+`idle_timeout` follows processing time instead (the rule of Beam's KafkaIO CreateTime policy), so an
+idle partition never stalls the others. The offset range and the watermark are the restriction's
+state: Flink's checkpoints and savepoints carry them, and a restored job resumes at the offsets its
+state was taken at, whatever was committed to Kafka since.
 
 Sink: produces asynchronously and flushes when the bundle finishes; a Flink checkpoint finishes the
 bundle first, so every result is in Kafka before the checkpoint completes (at-least-once). Results are
-keyed by window, so a consumer keeping the latest value per key sees each window exactly once.
+keyed by window, and dead letters by where they were read (`topic/partition@offset`), so a consumer
+keeping the latest value per key sees each window and each dead letter exactly once.
 """
 import dataclasses
 import enum
@@ -55,7 +57,10 @@ class KafkaSource:
     max_out_of_orderness_ms: int = 5_000
     idle_timeout_ms: int = 10_000
     batch_size: int = 5_000
-    max_read_ms: int = 500  # how long one call reads before handing control back to the runner
+    # A read ends once it has caught up with the partition, or after this long when it is behind.
+    # Records and the watermark move on only when a read ends: caught up, reads last about one
+    # consume (<= 100 ms), for latency; behind, longer reads cost less per record (docs/benchmarks.md).
+    max_read_ms: int = 500
 
     def consumer(self) -> Consumer:
         return Consumer({
@@ -170,11 +175,10 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         read = 0
         stamp_dead = max(watermark.current_watermark(), Timestamp(0))
         folded: Optional[List[Any]] = [] if self._fold is not None else None
-        split_here = False
-        while time.monotonic() < deadline and not split_here:
+        split_here = caught_up = False
+        while time.monotonic() < deadline and not (split_here or caught_up):
             messages = consumer.consume(self._source.batch_size, timeout=0.1)
-            if not messages:
-                break
+            caught_up = len(messages) < self._source.batch_size  # the broker had no more ready
             for message in messages:
                 if message.error() is not None:
                     raise KafkaException(message.error())
@@ -188,7 +192,8 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 self._next_offset[partition] = message.offset() + 1
                 value = self._decode(message.value())
                 if isinstance(value, DeadLetter):  # no event time: it travels at the watermark
-                    yield beam.window.TimestampedValue(value, stamp_dead)
+                    origin = f"{self._source.topic}/{partition}@{message.offset()}"
+                    yield beam.window.TimestampedValue(value._replace(origin=origin), stamp_dead)
                     continue
                 event_ms = self._event_time_ms(value)
                 if event_ms > self._max_event_ms.get(partition, -1):

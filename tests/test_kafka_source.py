@@ -1,5 +1,6 @@
 """The Kafka source's reader, driven the way a runner drives a splittable DoFn, against a real broker."""
 import json
+import threading
 import time
 import uuid
 from typing import List
@@ -39,3 +40,26 @@ def test_a_restriction_split_mid_batch_resumes_at_its_first_unread_offset(kafka_
     finally:
         reader.teardown()
     assert first + rest == list(range(100))
+
+
+def test_a_read_that_catches_up_ends_without_waiting_out_max_read(kafka_broker):
+    """Records and the watermark move on only when a read ends: a read that has caught up with its
+    partition ends there, though records keep arriving and `max_read_ms` (ten minutes) is far off."""
+    topic = f"caught-up-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(kafka_broker.bootstrap_servers, topic, 1)
+    total = 300
+    trickle = threading.Thread(target=kafka.produce, daemon=True, args=(
+        kafka_broker.bootstrap_servers, topic, ((None, json.dumps({"n": n}).encode()) for n in range(total)), 100))
+    source = kafka.KafkaSource(kafka_broker.bootstrap_servers, topic, start_from=kafka.StartFrom.EARLIEST,
+                               max_read_ms=600_000)
+    reader = kafka._ReadPartition(source, decode=json.loads, event_time_ms=lambda value: value["n"])
+    reader.setup()
+    try:
+        trickle.start()
+        first = read_range(reader, 0, kafka.END_OF_TIME, count=1)  # one call that read something
+        rest = read_range(reader, len(first), kafka.END_OF_TIME, count=total - len(first))
+    finally:
+        trickle.join()
+        reader.teardown()
+    assert len(first) < total  # the first read did not go on for the whole 3 s trickle
+    assert first + rest == list(range(total))
