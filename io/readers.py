@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import glob
 import os
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import fastavro
@@ -20,7 +20,7 @@ from apache_beam.pvalue import PCollection
 
 from kappa.io import orders
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
-from kappa.io.schema_compat import resolution_problems, trailing_defaults
+from kappa.io.schema_compat import resolution_problems, timestamps_as_longs, trailing_defaults
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
@@ -59,7 +59,7 @@ def format_of(pattern: str) -> RecordFormat:
 
 def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSplit] = None) -> Iterator[RawRecord]:
     """The records of one Avro file (or of the blocks that begin in `split`) resolved into
-    `reader_schema`, or a dead letter where that fails.
+    `reader_schema`, timestamp-millis fields as epoch milliseconds; or a dead letter where that fails.
 
     A file whose writer schema cannot be resolved, or that breaks off mid-way, yields one dead letter
     naming the file, after the records that could be read; a header that cannot be read is reported
@@ -74,8 +74,8 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
             problems = resolution_problems(blocks.writer_schema, reader_schema)
             if problems:
                 raise SchemaResolutionError("; ".join(problems))
-            fileobj.seek(0)
-            blocks = fastavro.block_reader(fileobj, reader_schema=reader_schema)
+        writer = timestamps_as_longs(blocks.writer_schema)
+        reader = None if defaults is not None else timestamps_as_longs(reader_schema)
     except Exception as err:  # fastavro raises many types for corrupt or unresolvable files
         if split is None or split.first:
             yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
@@ -90,15 +90,21 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
             block = next(blocks, None)
             if block is None:
                 return
-            if defaults:
-                for record in block:
-                    record.update(defaults)
-                    yield record
-            else:
-                yield from block
+            yield from _block_records(block, writer, reader, defaults or {})
             position = block.offset + block.size
     except Exception as err:
         yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
+
+
+def _block_records(block, writer: dict, reader: Optional[dict], defaults: Dict[str, Any]) -> Iterator[dict]:
+    """A block's records, decoded from its bytes with our own schemas (timestamps as longs): without a
+    reader schema when resolution would only append `defaults` (schema_compat.trailing_defaults)."""
+    read, data = fastavro.schemaless_reader, block.bytes_
+    for _ in range(block.num_records):
+        record = read(data, writer, reader)
+        if defaults:
+            record.update(defaults)
+        yield record
 
 
 def lines(fileobj, split: Optional[FileSplit] = None) -> Iterator[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import fastavro
+
 Schema = Any  # a parsed Avro schema: a type name, a dict, or a list (union)
 
 _PROMOTIONS = {
@@ -189,3 +191,21 @@ def trailing_defaults(writer: Schema, reader: Schema) -> Optional[Dict[str, Any]
     if not all(_plain_default(field) for field in added):
         return None
     return {field["name"]: field["default"] for field in added}
+
+
+def timestamps_as_longs(schema: Schema) -> Schema:
+    """The schema, parsed, with its timestamp-millis fields as plain longs: fastavro then hands over
+    the epoch milliseconds as written instead of building a datetime for each, which the event
+    contracts turn straight back into epoch milliseconds (about 2.5 of 8 us per Kafka message)."""
+    return fastavro.parse_schema(_without_timestamp_millis(schema))
+
+
+def _without_timestamp_millis(schema: Schema) -> Schema:
+    if isinstance(schema, list):
+        return [_without_timestamp_millis(branch) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("logicalType") == "timestamp-millis":
+        return {"type": schema["type"]}
+    # fastavro's own bookkeeping keys of a parsed schema are left for parse_schema to rebuild
+    return {key: _without_timestamp_millis(value) for key, value in schema.items() if not key.startswith("__")}

@@ -6,6 +6,7 @@ import fastavro
 import pytest
 
 from kappa.io import readers
+from kappa.io.orders import epoch_ms
 from kappa.io.schema_compat import trailing_defaults
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, plan_splits
@@ -13,6 +14,12 @@ from kappa.io.splits import FileSplit, plan_splits
 REGISTRY = SchemaRegistry()
 READER = REGISTRY.latest("order")
 ORDERS = [{"order_id": f"o{i}", "region": "eu", "amount": float(i), "event_time": i * 1000} for i in range(500)]
+
+
+def resolved_by_fastavro(fileobj) -> list:
+    """fastavro's own resolution into READER, its datetimes as the epoch milliseconds kappa reads."""
+    return [dict(record, event_time=epoch_ms(record["event_time"]))
+            for record in fastavro.reader(fileobj, reader_schema=READER)]
 
 
 def read_in_splits(path, fmt, split_bytes):
@@ -42,7 +49,8 @@ def test_plan_covers_each_file_without_gaps(tmp_path):
 
 @pytest.mark.parametrize("split_bytes", [1, 7, 16, 17, 100, 450, 4096, 1 << 20])
 def test_avro_splits_read_every_record_once(avro_file, split_bytes):
-    whole = list(fastavro.reader(open(avro_file, "rb"), reader_schema=READER))
+    with open(avro_file, "rb") as fileobj:
+        whole = resolved_by_fastavro(fileobj)
     assert read_in_splits(avro_file, readers.RecordFormat.AVRO, split_bytes) == whole
     assert [list(r) for r in whole[:1]] == [["order_id", "region", "amount", "event_time", "currency", "customer_id"]]
 
@@ -76,7 +84,8 @@ def test_truncated_avro_file_keeps_what_it_can_and_reports_once(avro_file, tmp_p
     path = tmp_path / "truncated.avro"
     data = avro_file.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    whole = list(fastavro.reader(open(avro_file, "rb"), reader_schema=READER))
+    with open(avro_file, "rb") as fileobj:
+        whole = resolved_by_fastavro(fileobj)
     for split_bytes in (50, 1 << 20):
         records = read_in_splits(path, readers.RecordFormat.AVRO, split_bytes)
         dead = [r for r in records if isinstance(r, readers.DeadLetter)]
@@ -105,7 +114,20 @@ def test_a_file_read_with_trailing_defaults_equals_full_resolution():
     buffer = io.BytesIO()
     fastavro.writer(buffer, REGISTRY.get("order", 1), ORDERS[:3])
     buffer.seek(0)
-    resolved = list(fastavro.reader(buffer, reader_schema=READER))
+    resolved = resolved_by_fastavro(buffer)
     buffer.seek(0)
     fast = list(readers.avro_records(buffer, "v1.avro", READER))
     assert fast == resolved and [list(r) for r in fast] == [list(r) for r in resolved]
+
+
+def test_a_file_that_needs_full_resolution_equals_fastavros():
+    v1 = REGISTRY.get("order", 1)
+    reordered = fastavro.parse_schema(dict(v1, fields=list(reversed(v1["fields"]))))
+    assert trailing_defaults(reordered, READER) is None
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, reordered, ORDERS[:3])
+    buffer.seek(0)
+    resolved = resolved_by_fastavro(buffer)
+    buffer.seek(0)
+    read = list(readers.avro_records(buffer, "reordered.avro", READER))
+    assert read == resolved and [list(r) for r in read] == [list(r) for r in resolved]
