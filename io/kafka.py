@@ -38,11 +38,6 @@ from kappa.io.dead_letter import DeadLetter
 
 END_OF_TIME = sys.maxsize  # an unbounded offset range ends here, as Java's KafkaIO uses Long.MAX_VALUE
 _ADMIN_TIMEOUT_S = 30.0
-# How long a partition that had nothing to read waits before its next read. Beam 2.62's Flink runner
-# keeps about 5 KB of checkpointed state per read for good (apache/beam#27648, docs/design.md). An idle
-# job of 4 partitions, measured: 100 ms polls, 5.9 reads/s and 22-31 KB/s of growth; 1 s, 20 KB/s;
-# 5 s, 4.4 KB/s. A record arriving after a silence waits up to this long.
-IDLE_POLL = Duration(seconds=1)
 
 
 class StartFrom(enum.Enum):
@@ -66,6 +61,11 @@ class KafkaSource:
     # Records and the watermark move on only when a read ends: caught up, reads last about one
     # consume (<= 100 ms), for latency; behind, longer reads cost less per record (docs/benchmarks.md).
     max_read_ms: int = 500
+    # How long a partition that had nothing to read waits before its next read. Beam 2.62's Flink
+    # runner keeps about 5 KB of checkpointed state per read for good (apache/beam#27648,
+    # docs/design.md). An idle job of 4 partitions, measured: 100 ms polls, 5.9 reads/s and 22-31 KB/s
+    # of growth; 1 s, 20 KB/s; 5 s, 4.4 KB/s. A record arriving after a silence waits up to this long.
+    idle_poll_ms: int = 1_000
 
     def consumer(self) -> Consumer:
         return Consumer({
@@ -215,7 +215,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         if read:
             consumer.commit(offsets=[TopicPartition(self._source.topic, partition, self._next_offset[partition])],
                             asynchronous=True)  # for lag monitoring only; restores use the restriction
-        tracker.defer_remainder(Duration() if read else IDLE_POLL)
+        tracker.defer_remainder(Duration() if read else Duration(micros=self._source.idle_poll_ms * 1000))
 
     def _advance_watermark(self, partition: int, watermark: ManualWatermarkEstimator, got_records: bool) -> None:
         candidate_ms = None

@@ -9,7 +9,7 @@ from typing import Optional
 from kappa.io import kafka
 from kappa.io.event_codec import ValueFormat
 from kappa.runners.flink import LOCAL, Checkpointing, FlinkSettings, StateBackend
-from kappa.transforms.windowing import parse_duration_ms
+from kappa.transforms.windowing import format_duration_ms, parse_duration_ms
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 STREAM_CHECKPOINT_INTERVAL = "60s"
@@ -70,14 +70,18 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value)
     group.add_argument("--idle-timeout", default="10s", metavar="DURATION",
                        help="a partition silent this long stops holding the watermark back")
-    group.add_argument("--max-read", default=f"{kafka.KafkaSource.max_read_ms}ms", metavar="DURATION",
-                       help="how long one read of a partition lasts before its records and watermark move "
-                       "on: shorter lowers latency, longer costs less per record")
+    group.add_argument("--max-read", default=format_duration_ms(kafka.KafkaSource.max_read_ms), metavar="DURATION",
+                       help="the longest a read of a partition lasts while the job is behind (a read that "
+                       "catches up ends there); its records and watermark move on when it ends")
+    group.add_argument("--idle-poll", default=format_duration_ms(kafka.KafkaSource.idle_poll_ms), metavar="DURATION",
+                       help="how long a partition that had nothing to read waits before reading again: "
+                       "longer slows the growth of Flink's checkpointed state while idle (docs/design.md)")
 
 
 def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int) -> kafka.KafkaSource:
-    if parse_duration_ms(args.max_read) <= 0:
-        raise ValueError(f"--max-read must be positive, got {args.max_read}")
+    for flag, value in (("--max-read", args.max_read), ("--idle-poll", args.idle_poll)):
+        if parse_duration_ms(value) <= 0:
+            raise ValueError(f"{flag} must be positive, got {value}")
     return kafka.KafkaSource(
         bootstrap_servers=args.bootstrap_servers,
         topic=args.input_topic,
@@ -86,6 +90,7 @@ def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: in
         max_out_of_orderness_ms=max_out_of_orderness_ms,
         idle_timeout_ms=parse_duration_ms(args.idle_timeout),
         max_read_ms=parse_duration_ms(args.max_read),
+        idle_poll_ms=parse_duration_ms(args.idle_poll),
     )
 
 

@@ -125,6 +125,8 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
      "--checkpoint-interval must be positive, got 0s"),
     (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--max-read", "0ms"],
      "--max-read must be positive, got 0ms"),
+    (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--idle-poll", "0s"],
+     "--idle-poll must be positive, got 0s"),
     (["produce", "orders", "--input", "x", "--rate", "fast"], "bad rate 'fast'"),
     (["stop", "some-job", "--savepoint", "/tmp/sp", "--flink-master", "127.0.0.1:1"],
      "Flink REST GET /jobs/overview on 127.0.0.1:1 failed"),
