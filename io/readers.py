@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import glob
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import fastavro
@@ -20,7 +20,7 @@ from apache_beam.pvalue import PCollection
 
 from kappa.io import orders
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
-from kappa.io.schema_compat import resolution_problems, timestamps_as_longs, trailing_defaults
+from kappa.io.schema_compat import ReadPlan, read_plan, resolution_problems
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
@@ -67,15 +67,13 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
     """
     try:
         blocks = fastavro.block_reader(fileobj)
-        defaults = trailing_defaults(blocks.writer_schema, reader_schema)
-        if defaults is None:
+        plan = read_plan(blocks.writer_schema, reader_schema)
+        if plan.reader is not None:
             # fastavro finds an unresolvable schema only when it decodes a record, in every split that
             # holds one; checked here, the file is one dead letter, reported by its first split.
             problems = resolution_problems(blocks.writer_schema, reader_schema)
             if problems:
                 raise SchemaResolutionError("; ".join(problems))
-        writer = timestamps_as_longs(blocks.writer_schema)
-        reader = None if defaults is not None else timestamps_as_longs(reader_schema)
     except Exception as err:  # fastavro raises many types for corrupt or unresolvable files
         if split is None or split.first:
             yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
@@ -90,16 +88,16 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
             block = next(blocks, None)
             if block is None:
                 return
-            yield from _block_records(block, writer, reader, defaults or {})
+            yield from _block_records(block, plan)
             position = block.offset + block.size
     except Exception as err:
         yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
 
 
-def _block_records(block, writer: dict, reader: Optional[dict], defaults: Dict[str, Any]) -> Iterator[dict]:
-    """A block's records, decoded from its bytes with our own schemas (timestamps as longs): without a
-    reader schema when resolution would only append `defaults` (schema_compat.trailing_defaults)."""
+def _block_records(block, plan: ReadPlan) -> Iterator[dict]:
+    """A block's records, decoded from its bytes by the file's read plan (timestamps as longs)."""
     read, data = fastavro.schemaless_reader, block.bytes_
+    writer, reader, defaults = plan
     for _ in range(block.num_records):
         record = read(data, writer, reader)
         if defaults:

@@ -6,7 +6,7 @@ taken as fastavro parses them (`fastavro.parse_schema`), so named types are reso
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import fastavro
 
@@ -209,3 +209,20 @@ def _without_timestamp_millis(schema: Schema) -> Schema:
         return {"type": schema["type"]}
     # fastavro's own bookkeeping keys of a parsed schema are left for parse_schema to rebuild
     return {key: _without_timestamp_millis(value) for key, value in schema.items() if not key.startswith("__")}
+
+
+class ReadPlan(NamedTuple):
+    """How fastavro reads records of one writer schema into a reader's: without the reader schema when
+    resolution would only append `defaults` (`trailing_defaults`: about twice as fast)."""
+
+    writer: dict
+    reader: Optional[dict]
+    defaults: Dict[str, Any]
+
+
+def read_plan(writer: Schema, reader: Schema, timestamps_as_millis: bool = True) -> ReadPlan:
+    """With `timestamps_as_millis`, both schemas read timestamp-millis as longs (`timestamps_as_longs`)."""
+    if timestamps_as_millis:
+        writer, reader = timestamps_as_longs(writer), timestamps_as_longs(reader)
+    defaults = trailing_defaults(writer, reader)
+    return ReadPlan(writer, None if defaults is not None else reader, defaults or {})

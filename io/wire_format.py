@@ -8,12 +8,12 @@ still feeds the pipeline.
 import io
 import json
 import struct
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import fastavro
 
 from kappa.io.orders import InvalidRecord
-from kappa.io.schema_compat import timestamps_as_longs, trailing_defaults
+from kappa.io.schema_compat import ReadPlan, read_plan
 from kappa.io.schema_registry import SchemaRegistry, schema_id
 
 MAGIC = 0
@@ -31,15 +31,6 @@ def unframe(data: bytes) -> Tuple[int, memoryview]:
     return writer_id, memoryview(data)[_HEADER.size:]
 
 
-class _ReadPlan(NamedTuple):
-    """How the bodies of one writer schema are read: with the reader schema only when resolution does
-    more than append defaults (kappa.io.schema_compat.trailing_defaults)."""
-
-    writer: dict
-    reader: Optional[dict]
-    defaults: Dict[str, Any]
-
-
 class WireCodec:
     """Records of one subject: written with its latest version, read from any version the registry
     knows (resolved to the latest), so old producers and upgraded consumers interoperate.
@@ -53,7 +44,7 @@ class WireCodec:
         self._reader = self._registry.latest(subject)
         self._reader_id = schema_id(self._reader)
         self._as_millis = timestamps_as_millis
-        self._plans: Dict[int, _ReadPlan] = {}
+        self._plans: Dict[int, ReadPlan] = {}
 
     def encode_avro(self, record: Mapping[str, Any]) -> bytes:
         body = io.BytesIO()
@@ -69,18 +60,14 @@ class WireCodec:
         except ValueError as err:
             raise InvalidRecord(f"neither the Avro wire format nor JSON: {err}") from None
 
-    def _plan(self, writer_id: int) -> _ReadPlan:
+    def _plan(self, writer_id: int) -> ReadPlan:
         plan = self._plans.get(writer_id)
         if plan is None:
             try:
                 writer = self._registry.by_id(writer_id)
             except KeyError:
                 raise InvalidRecord(f"unknown schema id {writer_id}") from None
-            reader = self._reader
-            if self._as_millis:
-                writer, reader = timestamps_as_longs(writer), timestamps_as_longs(reader)
-            defaults = trailing_defaults(writer, reader)
-            plan = self._plans[writer_id] = _ReadPlan(writer, None if defaults is not None else reader, defaults or {})
+            plan = self._plans[writer_id] = read_plan(writer, self._reader, self._as_millis)
         return plan
 
     def _decode_avro(self, data: bytes) -> dict:
