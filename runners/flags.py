@@ -39,9 +39,7 @@ def flink_settings_from_args(args: argparse.Namespace, streaming: bool, default_
     if args.parallelism < 1:
         raise ValueError("--parallelism must be at least 1")
     interval = args.checkpoint_interval or (STREAM_CHECKPOINT_INTERVAL if streaming else None)
-    interval_ms = parse_duration_ms(interval) if interval else None
-    if interval_ms is not None and interval_ms <= 0:
-        raise ValueError(f"--checkpoint-interval must be positive, got {interval}")
+    interval_ms = _positive_ms("--checkpoint-interval", interval) if interval else None
     return FlinkSettings(
         master=args.flink_master,
         parallelism=args.parallelism,
@@ -79,9 +77,6 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int) -> kafka.KafkaSource:
-    for flag, value in (("--max-read", args.max_read), ("--idle-poll", args.idle_poll)):
-        if parse_duration_ms(value) <= 0:
-            raise ValueError(f"{flag} must be positive, got {value}")
     return kafka.KafkaSource(
         bootstrap_servers=args.bootstrap_servers,
         topic=args.input_topic,
@@ -89,9 +84,16 @@ def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: in
         start_from=kafka.StartFrom(args.start_from),
         max_out_of_orderness_ms=max_out_of_orderness_ms,
         idle_timeout_ms=parse_duration_ms(args.idle_timeout),
-        max_read_ms=parse_duration_ms(args.max_read),
-        idle_poll_ms=parse_duration_ms(args.idle_poll),
+        max_read_ms=_positive_ms("--max-read", args.max_read),
+        idle_poll_ms=_positive_ms("--idle-poll", args.idle_poll),
     )
+
+
+def _positive_ms(flag: str, text: str) -> int:
+    duration_ms = parse_duration_ms(text)
+    if duration_ms <= 0:
+        raise ValueError(f"{flag} must be positive, got {text}")
+    return duration_ms
 
 
 def parse_rate(text: Optional[str]) -> Optional[float]:
