@@ -28,7 +28,8 @@ BASELINE = "limit"
 PYFLINK = "pyflink"
 PYFLINK_JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyflink_job.py")
 STREAM = "kappa-flink-stream"
-ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-per-element", "kappa-backfill", "kappa-flink-batch", STREAM]
+BACKFILL, REPLAY = "kappa-backfill", "kappa-replay"
+ORDER = [BASELINE, "stock-beam", PYFLINK, "kappa-per-element", BACKFILL, "kappa-flink-batch", REPLAY, STREAM]
 
 
 def run_once(name: str, archive: bench_archive.BenchArchive, args: argparse.Namespace, attempt: int) -> dict:
@@ -90,6 +91,13 @@ def table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+def replay_vs_backfill(rows: List[dict]) -> str:
+    """The price of replaying an archive as a stream rather than backfilling it, in this same run."""
+    by_name = {row["contender"]: row for row in rows}
+    ratio = by_name[REPLAY]["records_per_s"] / by_name[BACKFILL]["records_per_s"]
+    return f"{REPLAY} runs at {ratio:.3f}x the records/s of {BACKFILL}"
+
+
 def _sizes(text: str) -> List[int]:
     try:
         return [int(part) for part in text.split(",")]
@@ -133,6 +141,8 @@ def main(argv=None) -> int:
               flush=True)
         rows, reference = bench_size(archive, [n for n in names if n != STREAM], args, mismatched)
         print(table(rows))
+        if REPLAY in names and BACKFILL in names:
+            print(replay_vs_backfill(rows))
         if STREAM in names:
             backlog = run_stream(archive, args, True)
             if backlog["counts"] != reference or backlog["exit"] != 0:

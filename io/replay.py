@@ -5,23 +5,43 @@ Records are played in file order. After each record the watermark advances to
 Kafka Streams use), and to infinity at the end. Processing time advances with the highest event time
 seen, as if the recording were played back at its original speed, so processing-time early firings
 fire where they would have live. The same steps format describes the event-time test scenarios.
+
+kappa owns this watermark, so kappa, not the runner, decides what is too late: a valid record whose
+windows have all expired when it arrives (watermark past end + allowed lateness) never enters the
+stream and is counted. Every runner therefore counts the same records (Beam's Flink runner does not drop
+late TestStream data as the direct runner does, apache/beam#20844). Dead letters never enter it either.
+
+A runner pays for every step of a TestStream, so the plan sends only the steps that change what
+comes out, and folds the records that arrive together into partial aggregates where the windowing
+allows (`kappa.transforms.aggregation`):
+- without processing-time early firings, a watermark advance is sent only when it crosses a point where
+  some window fires (its end) or expires (end + lateness + 1 ms);
+- with them, the plan follows the rule record by record, as a stream would see it, and sends time
+  only where something fires (a window end or expiry, an early-firing timer) or where a record's
+  arrival time matters (it starts a pane, so sets that pane's timer, or it is late). Records between
+  those points change nothing but the pane they join, so they arrive together. Merging (session)
+  windows move timers between windows, so there every record's time is sent.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
+import heapq
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Duration, Timestamp
 
+from kappa.io.dead_letter import DeadLetter
+from kappa.transforms.aggregation import FoldEvents, WindowedAggregation
 from kappa.transforms.windowing import WindowSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class AddElements:
-    """Elements arriving together, each a (value, event_time_ms) pair; None for a value without a known time."""
+    """Elements arriving together, each a (value, event_time_ms) pair."""
 
     elements: tuple
 
@@ -41,89 +61,193 @@ Step = Union[AddElements, AdvanceWatermark, AdvanceProcessingTime]
 
 @dataclasses.dataclass(frozen=True)
 class ReplayPlan:
-    """The steps of a replay, and what it sends: records in, and valid records that arrive too late."""
+    """The steps of a replay, the dead letters met while planning it, and what it counted."""
 
-    steps: List[Step]
+    steps: Tuple[Step, ...]
+    dead_letters: Tuple[DeadLetter, ...]
     records_in: int
+    sent: int  # valid records in the stream, before folding
     too_late: int
 
 
-def _change_points(event_times: Iterable[int], window_fn: window.WindowFn, allowed_lateness_ms: int) -> List[int]:
+Window = Tuple[int, int]  # [start, end) in ms
+
+
+def _windows_of(window_fn: window.WindowFn) -> Callable[[int], List[Window]]:
+    if isinstance(window_fn, window.FixedWindows):
+        size, offset = window_fn.size.micros // 1000, window_fn.offset.micros // 1000
+
+        def fixed(event_ms: int) -> List[Window]:
+            start = event_ms - (event_ms - offset) % size
+            return [(start, start + size)]
+        return fixed
+
+    def assigned(event_ms: int) -> List[Window]:
+        context = window.WindowFn.AssignContext(Timestamp(micros=event_ms * 1000))
+        return [(w.start.micros // 1000, w.end.micros // 1000) for w in window_fn.assign(context)]
+    return assigned
+
+
+class _Planner:
+    """Turns arrivals into steps: elements wait in `pending` until time is sent, then go out together,
+    folded when a fold is given."""
+
+    def __init__(self, spec: WindowSpec, fold: Optional[FoldEvents], event_time_ms: Callable[[Any], int]):
+        self.windows = _windows_of(spec.window_fn())
+        self.lateness_ms = spec.allowed_lateness_ms
+        self.fold = fold
+        self.event_time_ms = event_time_ms
+        self.steps: List[Step] = []
+        self.pending: List[Any] = []
+        self.watermark: Optional[int] = None  # the last one sent
+        self.sent = 0
+        self.too_late = 0
+
+    def expired(self, event_ms: int, watermark: Optional[int]) -> bool:
+        return watermark is not None and all(watermark > end + self.lateness_ms for _, end in self.windows(event_ms))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        if self.fold is not None:
+            elements = tuple((p.value, p.timestamp.micros // 1000) for p in self.fold(self.pending))
+        else:
+            elements = tuple((e, self.event_time_ms(e)) for e in self.pending)
+        self.steps.append(AddElements(elements))
+        self.pending = []
+
+    def advance_watermark(self, to_ms: int) -> None:
+        self.flush()
+        self.steps.append(AdvanceWatermark(to_ms))
+        self.watermark = to_ms
+
+
+def _change_points(event_times: Iterable[int], windows: Callable[[int], List[Window]], allowed_lateness_ms: int) -> List[int]:
     """Watermarks (ms) at which a window of these events fires on time (end) or expires (end + lateness + 1ms)."""
     points = set()
     for event_time in event_times:
-        context = window.WindowFn.AssignContext(Timestamp(micros=event_time * 1000))
-        for assigned in window_fn.assign(context):
-            end_ms = assigned.end.micros // 1000
+        for _, end_ms in windows(event_time):
             points.update((end_ms, end_ms + allowed_lateness_ms + 1))
     return sorted(points)
 
 
 def plan_replay(
-    records: Iterable[Any],
-    event_time_ms: Callable[[Any], Optional[int]],
+    parsed: Iterable[Any],
+    aggregation: WindowedAggregation,
     max_out_of_orderness_ms: int,
     spec: WindowSpec,
+    fold: Optional[FoldEvents] = None,
 ) -> ReplayPlan:
-    """The TestStream steps of a recorded stream; `event_time_ms` returns None for a record it cannot read.
+    """The TestStream steps of a recorded stream of valid events and `DeadLetter`s, in arrival order.
 
-    Records whose event time is unknown (they will become dead letters) are replayed but do not move
-    time. A watermark advance is sent only when it crosses a point where some window fires or expires,
-    which yields the same panes as advancing after every record at a fraction of the cost. With
-    processing-time early firings every advance matters, so nothing is skipped.
-
-    A valid record that arrives when all its windows have expired (watermark past end + allowed
-    lateness) is dropped by the runner without a trace; the plan counts those, since it sets the watermark.
+    `fold` folds the events that arrive together into partials (the pre-aggregated plan); without it
+    every event is sent as it is.
     """
-    timed = [(record, event_time_ms(record)) for record in records]
-    window_fn = spec.window_fn()
-    every_step = spec.early_firing_delay_ms is not None
-    points = [] if every_step else _change_points((t for _, t in timed if t is not None), window_fn,
-                                                  spec.allowed_lateness_ms)
-    steps: List[Step] = []
-    pending: List[Tuple[Any, Optional[int]]] = []
+    events: List[Any] = []
+    dead_letters: List[DeadLetter] = []
+    for item in parsed:
+        (dead_letters if isinstance(item, DeadLetter) else events).append(item)
+    planner = _Planner(spec, fold, aggregation.event_time_ms)
+    points = _change_points(map(aggregation.event_time_ms, events), planner.windows, spec.allowed_lateness_ms)
+    if spec.early_firing_delay_ms is None:
+        _plan_by_watermark(events, planner, points, max_out_of_orderness_ms)
+    else:
+        merging = not isinstance(spec.window_fn(), window.NonMergingWindowFn)
+        _plan_by_timers(events, planner, points, max_out_of_orderness_ms, spec.early_firing_delay_ms,
+                        aggregation.key_value, every_record=merging)
+    planner.flush()
+    return ReplayPlan(steps=tuple(planner.steps), dead_letters=tuple(dead_letters),
+                      records_in=len(events) + len(dead_letters), sent=planner.sent, too_late=planner.too_late)
+
+
+def _plan_by_watermark(events: List[Any], planner: _Planner, points: List[int], max_out_of_orderness_ms: int) -> None:
+    """Watermark advances only where they cross a change point; the records between two advances
+    arrive together."""
+    event_time_ms = planner.event_time_ms
     max_seen: Optional[int] = None
-    watermark: Optional[int] = None  # the last one sent
     next_point = 0
-    too_late = 0
-    for record, event_time in timed:
-        pending.append((record, event_time))
-        if event_time is None:
+    for event in events:
+        event_ms = event_time_ms(event)
+        if planner.expired(event_ms, planner.watermark):
+            planner.too_late += 1
             continue
-        if watermark is not None and _expired(event_time, watermark, window_fn, spec.allowed_lateness_ms):
-            too_late += 1
-        if max_seen is not None and event_time <= max_seen:
+        planner.pending.append(event)
+        planner.sent += 1
+        if max_seen is not None and event_ms <= max_seen:
             continue
-        if every_step and max_seen is not None:
-            steps.append(AddElements(tuple(pending)))
-            pending = []
-            steps.append(AdvanceProcessingTime(event_time - max_seen))
-        max_seen = event_time
+        max_seen = event_ms
         candidate = max_seen - max_out_of_orderness_ms
+        watermark = planner.watermark
         if watermark is not None and candidate <= watermark:
             continue
-        while next_point < len(points) and points[next_point] <= (watermark if watermark is not None else -1):
-            next_point += 1
-        if every_step or watermark is None or (next_point < len(points) and points[next_point] <= candidate):
-            if pending:
-                steps.append(AddElements(tuple(pending)))
-                pending = []
-            steps.append(AdvanceWatermark(candidate))
-            watermark = candidate
-    if pending:
-        steps.append(AddElements(tuple(pending)))
-    return ReplayPlan(steps=steps, records_in=len(timed), too_late=too_late)
+        floor = watermark if watermark is not None else -1
+        next_point = bisect.bisect_right(points, floor, next_point)
+        if watermark is None or (next_point < len(points) and points[next_point] <= candidate):
+            planner.advance_watermark(candidate)
 
 
-def _expired(event_time: int, watermark: int, window_fn: window.WindowFn, allowed_lateness_ms: int) -> bool:
-    context = window.WindowFn.AssignContext(Timestamp(micros=event_time * 1000))
-    return all(watermark > w.end.micros // 1000 + allowed_lateness_ms for w in window_fn.assign(context))
+def _plan_by_timers(events: List[Any], planner: _Planner, points: List[int], max_out_of_orderness_ms: int,
+                    delay_ms: int, key_value: Callable[[Any], Tuple[Hashable, Any]], every_record: bool) -> None:
+    """The rule applied at every new highest event time, sent only where it matters (the module's
+    docstring says where).
 
+    After the k-th new highest event time t_k, processing time is t_k - t_1 and the watermark
+    t_k - max_out_of_orderness; a record arrives in the state in force when it is read, and the
+    record that sets a new highest time arrives before time moves.
+    """
+    event_time_ms, windows = planner.event_time_ms, planner.windows
+    first: Optional[int] = None
+    now_pt, now_wm = 0, None  # the rule's processing time (ms since the first record) and watermark
+    sent_pt = 0
+    timers: Dict[Tuple[Hashable, Window], int] = {}  # (key, window) -> its early firing's processing time
+    deadlines: List[Tuple[int, Hashable, Window]] = []  # the same, as a heap
+    next_point = 0
 
-def _timestamped(value: Any, event_time_ms: Optional[int]) -> Any:
-    if event_time_ms is None:
-        return value  # TestStream stamps it with the current watermark
-    return window.TimestampedValue(value, Timestamp(micros=event_time_ms * 1000))
+    def send_now() -> None:
+        nonlocal sent_pt
+        if (sent_pt, planner.watermark) == (now_pt, now_wm):
+            return  # what waits arrived in this very state
+        planner.flush()
+        if now_pt > sent_pt:
+            planner.steps.append(AdvanceProcessingTime(now_pt - sent_pt))
+            sent_pt = now_pt
+        if now_wm is not None and (planner.watermark is None or now_wm > planner.watermark):
+            planner.advance_watermark(now_wm)
+
+    for event in events:
+        event_ms = event_time_ms(event)
+        if planner.expired(event_ms, now_wm):
+            planner.too_late += 1
+            continue
+        key = key_value(event)[0]
+        exact = every_record
+        for win in windows(event_ms):
+            if now_wm is not None and now_wm >= win[1]:
+                exact = True  # late: it fires a pane when it arrives
+            elif (key, win) not in timers:
+                exact = True  # it opens a pane, and its arrival sets that pane's early-firing timer
+                timers[(key, win)] = now_pt + delay_ms
+                heapq.heappush(deadlines, (now_pt + delay_ms, key, win))
+        if exact:
+            send_now()
+        planner.pending.append(event)
+        planner.sent += 1
+        if first is None:
+            first, now_wm = event_ms, event_ms - max_out_of_orderness_ms
+            send_now()
+            continue
+        if event_ms - first <= now_pt:
+            continue
+        previous_wm = now_wm
+        now_pt, now_wm = event_ms - first, event_ms - max_out_of_orderness_ms
+        fires = bool(deadlines) and deadlines[0][0] <= now_pt
+        while deadlines and deadlines[0][0] <= now_pt:
+            deadline, key, win = heapq.heappop(deadlines)
+            if timers.get((key, win)) == deadline:
+                del timers[(key, win)]
+        next_point = bisect.bisect_right(points, previous_wm, next_point)
+        if every_record or fires or (next_point < len(points) and points[next_point] <= now_wm):
+            send_now()
 
 
 class ReplayStream(beam.PTransform):
@@ -143,8 +267,8 @@ class ReplayStream(beam.PTransform):
         stream = TestStream(coder=beam.coders.BytesCoder())
         for step in self._steps:
             if isinstance(step, AddElements):
-                stream.add_elements([_timestamped(coder.encode(value), event_time)
-                                     for value, event_time in step.elements])
+                stream.add_elements([window.TimestampedValue(coder.encode(value), Timestamp(micros=ms * 1000))
+                                     for value, ms in step.elements])
             elif isinstance(step, AdvanceWatermark):
                 stream.advance_watermark_to(Timestamp(micros=step.to_ms * 1000))
             else:

@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="batch on --runner direct: at most N worker processes (default: one per core; one per "
                           "4 MiB of input at most, as each takes about a second to start)")
     run.add_argument("--per-element", action="store_true",
-                     help="batch and stream: aggregate each event on its own instead of folding each file "
-                          "split or Kafka read first (slower; the same final results, and in a stream one late "
+                     help="aggregate each event on its own instead of folding each file split, Kafka read or "
+                          "replayed arrival first (slower; the same final results, and in a stream one late "
                           "pane per late record)")
     windowing.add_window_flags(run)
     flags.add_flink_flags(run)
@@ -136,6 +136,9 @@ def _run(args: argparse.Namespace) -> int:
         spec = windowing.spec_from_args(args, definition.default_spec)
         max_ooo = windowing.parse_duration_ms(args.max_out_of_orderness)
         profile = _profile(args, mode, definition.name)
+        if mode is Mode.REPLAY and args.runner == "flink" and spec.early_firing_delay_ms is not None:
+            raise ValueError("--early-firing cannot be replayed on --runner flink: Flink's TestStream cannot "
+                             "advance processing time; replay it on --runner direct")
         if mode is Mode.STREAM:
             endpoints = job.KafkaEndpoints(
                 source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
@@ -157,8 +160,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfile:
-    if args.per_element and mode is Mode.REPLAY:
-        raise ValueError("--per-element applies to --mode batch and stream (replay always aggregates per element)")
     if args.runner == "direct":
         if mode is Mode.STREAM:
             raise ValueError("--mode stream runs on --runner flink")

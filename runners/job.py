@@ -19,7 +19,6 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from kappa.io import kafka, orders, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
-from kappa.io.orders import InvalidRecord
 from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
 from kappa.runners.profiles import Mode, RunnerProfile
@@ -57,11 +56,9 @@ class JobRequest:
 
     @property
     def pre_aggregates(self) -> bool:
-        """Batch folds each file split, stream each read of a partition, before the shuffle, where the
-        windowing allows (see `kappa.transforms.aggregation`); replay always aggregates per element, so
-        its panes are those of the TestStream scenarios."""
-        return (self.mode is not Mode.REPLAY and not self.per_element
-                and self.definition.aggregation.can_pre_aggregate(self.effective_spec))
+        """Batch folds each file split, stream each read of a partition, replay the records that arrive
+        together, before the shuffle, where the windowing allows (see `kappa.transforms.aggregation`)."""
+        return not self.per_element and self.definition.aggregation.can_pre_aggregate(self.effective_spec)
 
 
 WORKER_BYTES = 4 << 20  # of archive per worker process, at least
@@ -94,16 +91,11 @@ def plan_inputs(request: JobRequest) -> InputPlan:
 
 
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
-    parse = readers.order_parser(request.input_format)
-
-    def event_time_ms(raw: Any) -> Optional[int]:
-        try:
-            return parse(raw).event_time
-        except (InvalidRecord, TypeError):
-            return None
-
-    records = readers.iter_raw_records(request.input_pattern, request.input_format)
-    return replay.plan_replay(records, event_time_ms, request.max_out_of_orderness_ms, request.effective_spec)
+    parsed = readers.parse_records(readers.iter_raw_records(request.input_pattern, request.input_format),
+                                   readers.order_parser(request.input_format))
+    aggregation, spec = request.definition.aggregation, request.effective_spec
+    fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
+    return replay.plan_replay(parsed, aggregation, request.max_out_of_orderness_ms, spec, fold)
 
 
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputPlan()) -> None:
@@ -127,6 +119,11 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
         decoded = pipeline | "ReadKafka" >> kafka.ReadFromKafka(
             request.kafka.source, decode, aggregation.event_time_ms, fold)
         return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(None if fold else orders.Order)
+    if request.mode is Mode.REPLAY:
+        element_type = Any if request.pre_aggregates else request.definition.event_type
+        return readers.ParsedEvents(
+            valid=pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type),
+            dead_letters=pipeline | "ReplayDeadLetters" >> beam.Create(plan.replay.dead_letters).with_output_types(Any))
     if request.pre_aggregates:
         return (
             pipeline
@@ -134,11 +131,7 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
             | "SpreadSplits" >> beam.Reshuffle()
             | "PreAggregate" >> readers.PreAggregateSplits(request.input_format, aggregation, spec)
         )
-    if request.mode is Mode.BATCH:
-        source = readers.ReadRawRecords(request.input_pattern, request.input_format)
-    else:
-        source = replay.ReplayStream(plan.replay.steps)
-    raw = pipeline | "Read" >> source
+    raw = pipeline | "Read" >> readers.ReadRawRecords(request.input_pattern, request.input_format)
     return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
 
 

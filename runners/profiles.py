@@ -6,7 +6,8 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
   stages: in this process, or in one worker process per core when the job has that many independent
   inputs to spread (worker processes take about a second to start, so a small job stays in-process);
 - replay runs on the `BundleBasedDirectRunner`, the direct runner that executes TestStream with
-  watermarks, processing time, triggers and late data exactly as a streaming runner would.
+  watermarks, processing time, triggers and late data exactly as a streaming runner would, without
+  its per-bundle introspection (`kappa.runners.lean_direct`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from kappa.runners import lean_direct
 
 
 class Mode(enum.Enum):
@@ -58,5 +61,6 @@ class DirectProfile(RunnerProfile):
                 options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
             return beam.Pipeline(runner=FnApiRunner(), options=options)
         options.view_as(StandardOptions).streaming = True
+        lean_direct.install()
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
 

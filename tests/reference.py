@@ -7,9 +7,8 @@ SECONDS = 1000
 MINUTE = 60 * SECONDS
 
 
-def reference_counts(paths):
-    """Plain Python, independent of kappa: distinct valid order ids per (region, minute)."""
-    ids = collections.defaultdict(set)
+def valid_orders(paths):
+    """The valid orders of JSON Lines files, in file order."""
     for path in paths:
         with open(path) as lines:
             for line in lines:
@@ -24,9 +23,31 @@ def reference_counts(paths):
                     continue
                 if type(o.get("amount")) not in (int, float) or not math.isfinite(o["amount"]):
                     continue
-                start = o["event_time"] // MINUTE * MINUTE
-                ids[f"{o['region']}:{start}"].add(o["order_id"])
+                yield o
+
+
+def reference_counts(paths):
+    """Distinct valid order ids per (region, minute)."""
+    ids = collections.defaultdict(set)
+    for o in valid_orders(paths):
+        ids[f"{o['region']}:{o['event_time'] // MINUTE * MINUTE}"].add(o["order_id"])
     return {key: len(v) for key, v in ids.items()}
+
+
+def replay_reference(paths, allowed_lateness_ms, max_out_of_orderness_ms):
+    """The replay rule on 1-minute windows: an order is too late when the watermark it meets (the highest
+    event time before it, less the out-of-orderness) is past its window's end plus the lateness.
+    Returns (distinct ids per window of the others, how many were too late)."""
+    ids = collections.defaultdict(set)
+    too_late, highest = 0, None
+    for o in valid_orders(paths):
+        start = o["event_time"] // MINUTE * MINUTE
+        if highest is not None and highest - max_out_of_orderness_ms > start + MINUTE + allowed_lateness_ms:
+            too_late += 1
+            continue
+        ids[f"{o['region']}:{start}"].add(o["order_id"])
+        highest = o["event_time"] if highest is None else max(highest, o["event_time"])
+    return {key: len(v) for key, v in ids.items()}, too_late
 
 
 def lines_in(paths):

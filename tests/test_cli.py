@@ -135,8 +135,8 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
     (["run", "orders-per-minute", "--input", "x", "--output", "y", "--workers", "0"], "--workers must be at least 1, got 0"),
     (["run", "orders-per-minute", "--mode", "stream", "--runner", "flink", "--workers", "2"],
      "--workers applies to --runner direct; Flink takes --parallelism"),
-    (["run", "orders-per-minute", "--mode", "replay", "--per-element"],
-     "--per-element applies to --mode batch and stream (replay always aggregates per element)"),
+    (["run", "orders-per-minute", "--input", "x", "--output", "y", "--mode", "replay", "--runner", "flink",
+      "--early-firing", "10s"], "--early-firing cannot be replayed on --runner flink"),
     (["launch"], "argument command: invalid choice: 'launch'"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):

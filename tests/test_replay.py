@@ -1,0 +1,141 @@
+"""The replay plan: kappa decides what is too late, so every runner counts what a plain-Python
+application of the replay rule counts; and the steps it sends give exactly the panes of the rule
+applied record by record (watermark and processing time moved after every new highest event time),
+on the direct runner, folded or not."""
+import json
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from kappa.io import writers
+from kappa.io.dead_letter import DeadLetter
+from kappa.io.orders import Order
+from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, ReplayStream, plan_replay
+from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
+from kappa.runners import cli, lean_direct
+from kappa.transforms.aggregation import FoldEvents
+from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
+from tests.reference import replay_reference
+
+OUT_OF_ORDERNESS_MS = 2_000
+
+
+def recorded_stream(seed: int, n: int = 150):
+    """Orders of three regions over ~4 minutes, arriving up to 3 s late, a few 40-130 s late, some twice."""
+    rng = random.Random(seed)
+    arrivals = []
+    for i in range(n):
+        event_ms = i * 1_000 + rng.randrange(1_000)
+        delay = rng.choice([0, 0, 0, 500, 1_500, 3_000]) if rng.random() > 0.04 else rng.randrange(40_000, 130_000)
+        arrivals.append((event_ms + delay, Order(f"o{i}", rng.choice(["eu", "us", "ap"]), 1.0, event_ms)))
+        if rng.random() < 0.03:
+            arrivals.append((event_ms + delay + 2_000, Order(f"o{i}", arrivals[-1][1].region, 1.0, event_ms)))
+    return [order for _, order in sorted(arrivals, key=lambda a: a[0])]
+
+
+def record_by_record(events, out_of_orderness_ms):
+    """The replay rule, every step sent, too-late records included (the runner drops them)."""
+    steps, pending, max_seen = [], [], None
+    for event in events:
+        pending.append((event, event.event_time))
+        if max_seen is not None and event.event_time <= max_seen:
+            continue
+        if max_seen is not None:
+            steps += [AddElements(tuple(pending)), AdvanceProcessingTime(event.event_time - max_seen)]
+            pending = []
+        max_seen = event.event_time
+        if pending:
+            steps.append(AddElements(tuple(pending)))
+            pending = []
+        steps.append(AdvanceWatermark(max_seen - out_of_orderness_ms))
+    if pending:
+        steps.append(AddElements(tuple(pending)))
+    return steps
+
+
+def panes(steps, spec, folded):
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    collected = []
+    with beam.Pipeline(runner=BundleBasedDirectRunner(), options=options) as pipeline:
+        if folded:
+            results = pipeline | ReplayStream(steps) | ORDERS_PER_MINUTE.pre_aggregated(spec)
+        else:
+            results = pipeline | ReplayStream(steps, Order) | ORDERS_PER_MINUTE.per_element(spec)
+        results | beam.Map(collected.append)
+    return sorted(tuple(sorted(r.items())) for r in collected)
+
+
+SPECS = {
+    "early-10s-lateness-30s": WindowSpec(allowed_lateness_ms=30_000, early_firing_delay_ms=10_000),
+    "early-5s-discarding": WindowSpec(allowed_lateness_ms=60_000, early_firing_delay_ms=5_000,
+                                      accumulation=Accumulation.DISCARDING),
+    "early-10s-no-lateness": WindowSpec(early_firing_delay_ms=10_000),
+    "lateness-30s": WindowSpec(allowed_lateness_ms=30_000),
+    "sliding-early-5s": WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=20_000,
+                                   allowed_lateness_ms=30_000, early_firing_delay_ms=5_000),
+}
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["per-element", "folded"])
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_plan_gives_the_panes_of_the_rule_record_by_record(name, folded):
+    spec = SPECS[name]
+    if folded and not ORDER_IDS_BY_REGION.can_pre_aggregate(spec):
+        pytest.skip("only fixed windows are pre-aggregated")
+    lean_direct.install()
+    events = recorded_stream(seed=len(name))
+    plan = plan_replay(events, ORDER_IDS_BY_REGION, OUT_OF_ORDERNESS_MS, spec,
+                       FoldEvents(ORDER_IDS_BY_REGION, spec) if folded else None)
+    reference = panes(record_by_record(events, OUT_OF_ORDERNESS_MS), spec, folded=False)
+    assert panes(plan.steps, spec, folded) == reference
+    assert len(plan.steps) < len(record_by_record(events, OUT_OF_ORDERNESS_MS))
+    if spec.allowed_lateness_ms <= 30_000:
+        assert plan.too_late > 0  # the stream has records later than that
+
+
+def test_too_late_records_and_dead_letters_never_enter_the_stream():
+    def order(order_id, seconds):
+        return Order(order_id, "eu", 1.0, seconds * 1_000)
+
+    broken = DeadLetter(record='{"order_id": "x"', error="bad JSON")
+    stream = [order("a", 10), order("b", 70), broken, order("late", 50), order("c", 100), order("too-late", 5)]
+    plan = plan_replay(stream, ORDER_IDS_BY_REGION, 0, WindowSpec(allowed_lateness_ms=15_000))
+    sent = [value.order_id for step in plan.steps if isinstance(step, AddElements) for value, _ in step.elements]
+    assert sent == ["a", "b", "late", "c"]
+    assert (plan.records_in, plan.sent, plan.too_late, plan.dead_letters) == (6, 4, 1, (broken,))
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """An hour of orders with stragglers (0.2% up to 3 minutes late), redeliveries and malformed lines."""
+    root = tmp_path_factory.mktemp("recording")
+    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", "1500",
+                     "--hours", "1", "--seed", "5"]) == 0
+    return sorted(root.iterdir())
+
+
+def replay_finals(paths, out, *flags):
+    assert cli.main(["run", "orders-per-minute", "--input", str(paths[0].parent), "--output", str(out),
+                     "--mode", "replay", "--allowed-lateness", "0s", "--max-out-of-orderness", "1s", *flags]) == 0
+    finals = {}
+    for result in writers.read_json_lines(str(out), writers.RESULTS):
+        finals[result["key"]] = max(finals.get(result["key"], 0), result["count"])
+    return finals, json.loads((out / "summary.json").read_text())
+
+
+def test_every_runner_replays_the_same_counts_as_the_plain_python_rule(recording, tmp_path):
+    expected, too_late = replay_reference(recording, allowed_lateness_ms=0, max_out_of_orderness_ms=1_000)
+    assert too_late > 0
+    direct = replay_finals(recording, tmp_path / "direct")
+    flink = replay_finals(recording, tmp_path / "flink", "--runner", "flink")
+    for finals, summary in (direct, flink):
+        assert finals == expected
+        assert summary["dropped_late"] == too_late
+        assert summary["dead_letters"] == 25
+        assert summary["records_in"] == (summary["counted"] + summary["duplicates"] + summary["dead_letters"]
+                                         + summary["dropped_late"])
