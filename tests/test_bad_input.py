@@ -213,6 +213,14 @@ def test_invalid_utf8_lines_in_replay(tmp_path):
     assert dead_letters == expected and counts == {f"eu:{T0}": 2}
 
 
+def test_kafka_json_values_are_utf8_as_json_lines_are():
+    decode = Decoder("order", OrderParser().from_mapping)
+    assert decode(INVALID_UTF8[0]) == (INVALID_UTF8[0], "invalid UTF-8: byte 0xff at position 33 (invalid start byte)",
+                                       None)
+    assert decode(b"\xef\xbb\xbf" + json.dumps(order()).encode()) == Order("o1", "eu", 1.0, T0)
+    assert decode(json.dumps(order(region=" eu ")).encode()) == Order("o1", "eu", 1.0, T0)
+
+
 def test_a_byte_order_mark_before_the_first_line_is_skipped(tmp_path, monkeypatch):
     path = tmp_path / "orders.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(order(f"o{i}")).encode() + b"\r\n" for i in range(3)))
