@@ -46,7 +46,7 @@ class JobRequest:
     profile: RunnerProfile
     input_pattern: Optional[str] = None  # batch and replay: a file, a folder or a glob
     input_format: Optional[readers.RecordFormat] = None  # forced on every file; else each file's own
-    inputs: Optional[input_files.InputSelection] = None  # batch: input_pattern's files, chosen before the job
+    inputs: Optional[input_files.InputSelection] = None  # input_pattern's files, chosen and checked before the job
     output_dir: Optional[str] = None
     kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
