@@ -67,12 +67,13 @@ class ArchiveToKafka:
         self._encode = Encoder(orders.SUBJECT, value_format, registry)
 
     def __call__(self, raw: Any) -> Tuple[Optional[bytes], bytes]:
+        line = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else None
         try:
             order = self._parse(raw)
         except (InvalidRecord, TypeError):
-            return None, raw.encode() if isinstance(raw, str) else json.dumps(raw, default=json_default).encode()
-        if isinstance(raw, str) and self._format is ValueFormat.JSON:
-            return order.order_id.encode(), raw.encode()
+            return None, line if line is not None else json.dumps(raw, default=json_default).encode()
+        if line is not None and self._format is ValueFormat.JSON:
+            return order.order_id.encode(), line
         record = dict(raw) if isinstance(raw, Mapping) else json.loads(raw)
         record["event_time"] = order.event_time
         return order.order_id.encode(), self._encode(record)

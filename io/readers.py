@@ -1,70 +1,82 @@
-"""Reading order events from archives: JSON Lines or Avro container files, a file, a folder or a glob.
+"""Reading order events from archives: JSON Lines or Avro container files (`kappa.io.input_files`
+chooses them), plain or gzip.
 
-Every raw record either becomes a valid `Order` or a `DeadLetter` with its reason; the counters
+Every raw record either becomes a valid `Order` or a `DeadLetter` with its reason and its origin (the
+file and the byte offset of its line, or of its Avro block and its index there); the counters
 `kappa/records_in` and `kappa/dead_letters` let a run reconcile what came in with what came out.
-Avro files are read with the registry's current `Order` schema as the reader schema, so archives written
-with any compatible older version resolve into today's contract.
+Both batch plans read files the same way, by byte-range splits (`kappa.io.splits`). Avro files are
+read with the registry's current `Order` schema as the reader schema, so archives written with any
+compatible older version resolve into today's contract.
 """
 from __future__ import annotations
 
-import enum
-import glob
-import os
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
+import contextlib
+import gzip
+import zlib
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import apache_beam as beam
 import fastavro
 from fastavro.read import SchemaResolutionError
-from apache_beam.io import fileio
 from apache_beam.pvalue import PCollection
 
 from kappa.io import orders
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
-from kappa.io.schema_compat import ReadPlan, read_plan, resolution_problems
+from kappa.io.input_files import InputFile, RecordFormat, select_inputs
+from kappa.io.schema_compat import read_plan, resolution_problems
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
 from kappa.transforms.aggregation import WindowedAggregation, WindowPartials
 from kappa.transforms.windowing import WindowSpec
 
-RawRecord = Union[str, dict]
+RawRecord = Union[bytes, dict]  # a JSON line's bytes, or an Avro record
+BOM = b"\xef\xbb\xbf"
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
-class RecordFormat(enum.Enum):
-    JSONL = "jsonl"
-    AVRO = "avro"
+class _Cursor:
+    """Where the record last read was, for the origin of its dead letter: computed only when one is made."""
+
+    __slots__ = ("path", "offset", "index")
+
+    def __init__(self, path: str):
+        self.path = path
+        self.offset = 0
+        self.index: Optional[int] = None
+
+    def origin(self) -> str:
+        """`<path>@<offset of the line>`, or `<path>@<offset of the Avro block>#<index in the block>`."""
+        where = f"{self.path}@{self.offset}"
+        return where if self.index is None else f"{where}#{self.index}"
 
 
-_GLOB_CHARS = set("*?[")
+@contextlib.contextmanager
+def _open(file: InputFile) -> Iterator[BinaryIO]:
+    with open(file.path, "rb") as fileobj:
+        if file.gzip:
+            with gzip.GzipFile(fileobj=fileobj) as stream:
+                yield stream
+        else:
+            yield fileobj
 
 
-def resolve_input(path: str) -> str:
-    """A file, a folder (all files in it) or a glob -> a glob pattern; raises FileNotFoundError if it matches nothing."""
-    pattern = os.path.join(path, "*") if os.path.isdir(path) else path
-    if not matching_files(pattern):
-        what = "folder" if os.path.isdir(path) else ("glob" if _GLOB_CHARS & set(path) else "file")
-        raise FileNotFoundError(f"input {what} {path!r} has no files to read")
-    return pattern
+def _unreadable(path: str, what: str, err: Exception, origin: str) -> DeadLetter:
+    return DeadLetter(record=path, error=f"unreadable {what}: {type(err).__name__}: {err}", origin=origin)
 
 
-def matching_files(pattern: str) -> List[str]:
-    return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-
-
-def format_of(pattern: str) -> RecordFormat:
-    """Avro when every matching file is named *.avro, else JSON Lines."""
-    files = matching_files(pattern)
-    return RecordFormat.AVRO if files and all(f.endswith(".avro") for f in files) else RecordFormat.JSONL
-
-
-def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSplit] = None) -> Iterator[RawRecord]:
+def _avro_records(fileobj, reader_schema: dict, split: Optional[FileSplit], cursor: _Cursor,
+                  failures: List[DeadLetter]) -> Iterator[dict]:
     """The records of one Avro file (or of the blocks that begin in `split`) resolved into
-    `reader_schema`, timestamp-millis fields as epoch milliseconds; or a dead letter where that fails.
+    `reader_schema`, timestamp-millis fields as epoch milliseconds.
 
-    A file whose writer schema cannot be resolved, or that breaks off mid-way, yields one dead letter
-    naming the file, after the records that could be read; a header that cannot be read is reported
-    by the file's first split only, so a file counts once however it is split.
+    A file whose header cannot be read or whose writer schema cannot be resolved is one dead letter
+    naming the file (origin `<path>`), reported by the file's first split only, so a file counts once
+    however it is split; a file that breaks off mid-way, one naming the block where reading stopped
+    (`<path>@<block offset>`, with `#<index>` when a record in it could not be decoded), after the
+    records before it.
     """
+    path = cursor.path
     try:
         blocks = fastavro.block_reader(fileobj)
         plan = read_plan(blocks.writer_schema, reader_schema)
@@ -76,8 +88,9 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
                 raise SchemaResolutionError("; ".join(problems))
     except Exception as err:  # fastavro raises many types for corrupt or unresolvable files
         if split is None or split.first:
-            yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
+            failures.append(_unreadable(path, "Avro file", err, path))
         return
+    read, (writer, reader, defaults) = fastavro.schemaless_reader, plan
     try:
         sync = blocks._header["sync"]  # fastavro keeps the header private; Beam's avroio reads it the same way
         if split is not None and not split.first and not seek_past_sync(fileobj, sync, split.start):
@@ -85,89 +98,89 @@ def avro_records(fileobj, path: str, reader_schema: dict, split: Optional[FileSp
         end = split.end if split is not None else None
         position = fileobj.tell()
         while end is None or position < end:  # a block that begins past the split is not read at all
+            cursor.offset, cursor.index = position, None
             block = next(blocks, None)
             if block is None:
                 return
-            yield from _block_records(block, plan)
+            data = block.bytes_
+            for index in range(block.num_records):
+                cursor.index = index
+                record = read(data, writer, reader)
+                if defaults:
+                    record.update(defaults)
+                yield record
             position = block.offset + block.size
     except Exception as err:
-        yield DeadLetter(record=path, error=f"unreadable Avro file: {type(err).__name__}: {err}")
+        failures.append(_unreadable(path, "Avro file", err, cursor.origin()))
 
 
-def _block_records(block, plan: ReadPlan) -> Iterator[dict]:
-    """A block's records, decoded from its bytes by the file's read plan (timestamps as longs)."""
-    read, data = fastavro.schemaless_reader, block.bytes_
-    writer, reader, defaults = plan
-    for _ in range(block.num_records):
-        record = read(data, writer, reader)
-        if defaults:
-            record.update(defaults)
-        yield record
-
-
-def lines(fileobj, split: Optional[FileSplit] = None) -> Iterator[str]:
-    """The lines of a file, or those that begin in `split`."""
+def _lines(fileobj, split: Optional[FileSplit], cursor: _Cursor, failures: List[DeadLetter]) -> Iterator[bytes]:
+    """The lines of a file, or those that begin in `split`, as bytes without their line ending; a BOM
+    before the first line is dropped. Decoding them is the parser's: strictly, so no byte is lost."""
     position, end = 0, None
     if split is not None:
         end = split.end
         if split.start > 0:
             fileobj.seek(split.start - 1)
             fileobj.readline()  # the end of the line that began in the previous split
-        position = fileobj.tell()
-    for raw in fileobj:
-        if end is not None and position >= end:
-            return
-        position += len(raw)
-        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            position = fileobj.tell()
+    try:
+        if position == 0 and end != 0:
+            first = fileobj.readline()
+            if not first:
+                return
+            position = len(first)
+            yield (first[len(BOM):] if first.startswith(BOM) else first).rstrip(b"\r\n")
+        for raw in fileobj:
+            if end is not None and position >= end:
+                return
+            cursor.offset = position
+            position += len(raw)
+            yield raw.rstrip(b"\r\n")
+    except _GZIP_ERRORS as err:
+        failures.append(_unreadable(cursor.path, "gzip file", err, cursor.path))
 
 
-def split_records(split: FileSplit, fmt: RecordFormat, reader_schema: dict) -> Iterator[RawRecord]:
-    with open(split.path, "rb") as fileobj:
-        if fmt is RecordFormat.AVRO:
-            yield from avro_records(fileobj, split.path, reader_schema, split)
-        else:
-            yield from lines(fileobj, split)
+def _records(file: InputFile, fileobj, reader_schema: dict, split: Optional[FileSplit], cursor: _Cursor,
+             failures: List[DeadLetter]) -> Iterator[RawRecord]:
+    if file.format is RecordFormat.AVRO:
+        return _avro_records(fileobj, reader_schema, split, cursor, failures)
+    return _lines(fileobj, split, cursor, failures)
 
 
-def iter_raw_records(pattern: str, fmt: RecordFormat, reader_schema: Optional[dict] = None) -> Iterator[RawRecord]:
-    """Every raw record of the matching files, files in name order, records in file order (for replay)."""
+def read_split(split: FileSplit, parser: orders.OrderParser, reader_schema: dict,
+               dead_letters: List[DeadLetter]) -> Iterator[orders.Order]:
+    """The valid orders of a split, in file order; its dead letters go to `dead_letters`, each with
+    the origin of its record. Reading and parsing in one pass: a backfill does this per record."""
+    file = split.file
+    cursor = _Cursor(file.path)
+    parse = parser.from_mapping if file.format is RecordFormat.AVRO else parser.from_json
+    with _open(file) as fileobj:
+        for raw in _records(file, fileobj, reader_schema, None if file.gzip else split, cursor, dead_letters):
+            try:
+                yield parse(raw)
+            except orders.InvalidRecord as err:
+                dead_letters.append(DeadLetter(record=raw, error=str(err), origin=cursor.origin()))
+
+
+def iter_records(files: Iterable[InputFile],
+                 reader_schema: Optional[dict] = None) -> Iterator[Tuple[Union[RawRecord, DeadLetter], str]]:
+    """(raw record, origin) for every record of the files, files in the given order, records in file
+    order (for replay); a file that cannot be read (all or in part) ends with its `DeadLetter`."""
     reader_schema = reader_schema or SchemaRegistry().latest(orders.SUBJECT)
-    for path in matching_files(pattern):
-        with open(path, "rb") as fileobj:
-            yield from (avro_records(fileobj, path, reader_schema) if fmt is RecordFormat.AVRO else lines(fileobj))
+    for file in files:
+        cursor, failures = _Cursor(file.path), []
+        with _open(file) as fileobj:
+            for raw in _records(file, fileobj, reader_schema, None, cursor, failures):
+                yield raw, cursor.origin()
+        for dead_letter in failures:
+            yield dead_letter, dead_letter.origin
 
 
-class _ReadAvroFile(beam.DoFn):
-    def __init__(self, reader_schema: dict):
-        self._reader_schema = reader_schema
-
-    def process(self, readable: fileio.ReadableFile):
-        with readable.open() as fileobj:
-            yield from avro_records(fileobj, readable.metadata.path, self._reader_schema)
-
-
-class ReadRawRecords(beam.PTransform):
-    """A glob of archive files -> raw records (JSON lines as text, Avro records as dicts).
-
-    Avro files that cannot be read come out as `DeadLetter`s among the records; `ParseOrders` passes
-    them on to the dead-letter output.
-    """
-
-    def __init__(self, pattern: str, fmt: RecordFormat):
-        super().__init__()
-        self._pattern = pattern
-        self._format = fmt
-
-    def expand(self, pbegin):
-        if self._format is RecordFormat.JSONL:
-            return pbegin | "ReadLines" >> beam.io.ReadFromText(self._pattern)
-        reader_schema = SchemaRegistry().latest(orders.SUBJECT)
-        return (
-            pbegin
-            | "MatchFiles" >> fileio.MatchFiles(self._pattern)
-            | "OpenFiles" >> fileio.ReadMatches()
-            | "ReadAvro" >> beam.ParDo(_ReadAvroFile(reader_schema))
-        )
+def iter_raw_records(path: str, fmt: Optional[RecordFormat] = None) -> Iterator[Union[RawRecord, DeadLetter]]:
+    """Every raw record of an input (a file, a folder or a glob; each file in its own format unless
+    `fmt` forces one), as `iter_records` gives them, without their origins."""
+    return (raw for raw, _ in iter_records(select_inputs(path, fmt).files))
 
 
 class ParsedEvents(NamedTuple):
@@ -175,16 +188,16 @@ class ParsedEvents(NamedTuple):
     dead_letters: PCollection
 
 
-def parse_records(raw_records: Iterable[Any], parse: Callable[[Any], Any]) -> Iterator[Any]:
-    """Each raw record as an event, or as a `DeadLetter` with the reason it breaks the contract."""
-    for raw in raw_records:
+def parse_records(records: Iterable[Tuple[Any, Optional[str]]], parse: Callable[[Any], Any]) -> Iterator[Any]:
+    """Each (raw record, origin) as an event, or as a `DeadLetter` with the reason it breaks the contract."""
+    for raw, origin in records:
         if isinstance(raw, DeadLetter):
             yield raw
             continue
         try:
             yield parse(raw)
         except orders.InvalidRecord as err:
-            yield DeadLetter(record=raw, error=str(err))
+            yield DeadLetter(record=raw, error=str(err), origin=origin)
 
 
 class _ParseDoFn(beam.DoFn):
@@ -195,7 +208,7 @@ class _ParseDoFn(beam.DoFn):
 
     def process(self, raw: Any) -> Iterable:
         self._records_in.inc()
-        for event in parse_records((raw,), self._parse):
+        for event in parse_records(((raw, None),), self._parse):
             if isinstance(event, DeadLetter):
                 self._dead_letters.inc()
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, event)
@@ -203,11 +216,13 @@ class _ParseDoFn(beam.DoFn):
                 yield event
 
 
-class _PreAggregateSplit(beam.DoFn):
-    """One file split read, parsed and folded into partial aggregates in a single pass."""
+class _ReadSplit(beam.DoFn):
+    """One file split read and parsed in a single pass; its valid orders come out one by one, or, with
+    an aggregation, folded into partial aggregates (`WindowPartials`)."""
 
-    def __init__(self, fmt: RecordFormat, reader_schema: dict, aggregation: WindowedAggregation, spec: WindowSpec):
-        self._format = fmt
+    def __init__(self, parser: orders.OrderParser, reader_schema: dict,
+                 aggregation: Optional[WindowedAggregation] = None, spec: Optional[WindowSpec] = None):
+        self._parser = parser
         self._reader_schema = reader_schema
         self._aggregation = aggregation
         self._spec = spec
@@ -215,54 +230,66 @@ class _PreAggregateSplit(beam.DoFn):
         self._dead_letters = metrics.counter(metrics.DEAD_LETTERS)
 
     def process(self, split: FileSplit) -> Iterable:
-        partials = WindowPartials(self._aggregation, self._spec)
         dead_letters: List[DeadLetter] = []
-        events = parse_records(split_records(split, self._format, self._reader_schema), order_parser(self._format))
-        valid = partials.add_all(_divert_dead_letters(events, dead_letters))
+        events = read_split(split, self._parser, self._reader_schema, dead_letters)
+        if self._aggregation is not None:
+            partials = WindowPartials(self._aggregation, self._spec)
+            valid = partials.add_all(events)
+            yield from partials.partials()
+        else:
+            valid = 0
+            for valid, event in enumerate(events, start=1):
+                yield event
         self._records_in.inc(valid + len(dead_letters))
         self._dead_letters.inc(len(dead_letters))
         for dead_letter in dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, dead_letter)
-        yield from partials.partials()
 
 
-def _divert_dead_letters(events: Iterable[Any], dead_letters: List[DeadLetter]) -> Iterator[Any]:
-    for event in events:
-        if isinstance(event, DeadLetter):
-            dead_letters.append(event)
-        else:
-            yield event
+class ReadSplits(beam.PTransform):
+    """File splits -> `ParsedEvents(valid=Order..., dead_letters=DeadLetter...)`: a backfill's read
+    for the per-element plan, the same read as `PreAggregateSplits` without the fold."""
+
+    def __init__(self, parser: orders.OrderParser):
+        super().__init__()
+        self._parser = parser
+
+    def expand(self, splits):
+        read = _ReadSplit(self._parser, SchemaRegistry().latest(orders.SUBJECT))
+        return _tagged(splits, "ReadParse", beam.ParDo(read).with_output_types(orders.Order))
 
 
 class PreAggregateSplits(beam.PTransform):
     """File splits -> `ParsedEvents(valid=timestamped (key, accumulator) partials, dead_letters)`: the
     backfill plan of `WindowedAggregation`, which `MergePartials` completes."""
 
-    def __init__(self, fmt: RecordFormat, aggregation: WindowedAggregation, spec: WindowSpec):
+    def __init__(self, parser: orders.OrderParser, aggregation: WindowedAggregation, spec: WindowSpec):
         super().__init__()
-        self._format = fmt
+        self._parser = parser
         self._aggregation = aggregation
         self._spec = spec
 
     def expand(self, splits):
-        read = _PreAggregateSplit(self._format, SchemaRegistry().latest(orders.SUBJECT), self._aggregation, self._spec)
-        parsed = splits | "ReadParseAggregate" >> beam.ParDo(read).with_outputs(DEAD_LETTER_TAG, main="valid")
-        return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])
+        read = _ReadSplit(self._parser, SchemaRegistry().latest(orders.SUBJECT), self._aggregation, self._spec)
+        return _tagged(splits, "ReadParseAggregate", beam.ParDo(read))
 
 
-def order_parser(fmt: RecordFormat) -> Callable[[Any], orders.Order]:
-    return orders.order_from_json if fmt is RecordFormat.JSONL else orders.order_from_mapping
+def order_parser(fmt: Optional[RecordFormat],
+                 max_event_time_skew_ms: int = orders.DEFAULT_MAX_EVENT_TIME_SKEW_MS) -> Callable[[Any], orders.Order]:
+    """The parse for raw records of `fmt`; None: either format, told apart by the record's type."""
+    parser = orders.OrderParser(max_event_time_skew_ms)
+    return {RecordFormat.JSONL: parser.from_json, RecordFormat.AVRO: parser.from_mapping}.get(fmt, parser.parse)
 
 
 class ParseOrders(beam.PTransform):
     """Raw records -> `ParsedEvents(valid=Order..., dead_letters=DeadLetter...)`; never raises on bad input."""
 
-    def __init__(self, fmt: RecordFormat):
+    def __init__(self, parse: Callable[[Any], orders.Order]):
         super().__init__()
-        self._format = fmt
+        self._parse = parse
 
     def expand(self, raw):
-        return _split(raw, order_parser(self._format), orders.Order)
+        return _split(raw, self._parse, orders.Order)
 
 
 class SplitDeadLetters(beam.PTransform):
@@ -285,5 +312,10 @@ def _split(raw: PCollection, parse: Callable[[Any], Any], event_type: Optional[t
     parse_each = beam.ParDo(_ParseDoFn(parse))
     if event_type is not None:
         parse_each = parse_each.with_output_types(event_type)
-    parsed = raw | "Parse" >> parse_each.with_outputs(DEAD_LETTER_TAG, main="valid")
+    return _tagged(raw, "Parse", parse_each)
+
+
+def _tagged(pcoll: PCollection, label: str, pardo: beam.ParDo) -> ParsedEvents:
+    """A ParDo whose dead letters go to their tagged output, applied."""
+    parsed = pcoll | label >> pardo.with_outputs(DEAD_LETTER_TAG, main="valid")
     return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])

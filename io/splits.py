@@ -3,20 +3,27 @@
 A split `[start, end)` of a file owns the Avro blocks, or the lines, that begin inside it: every block
 or line of a file belongs to exactly one of its splits, whatever the boundaries, the way Hadoop and
 Beam split text and Avro files. Avro blocks begin after a sync marker, found by scanning from `start`.
+A gzip file is one split: a compressed stream cannot be entered in the middle.
 """
 from __future__ import annotations
 
 import os
 from typing import BinaryIO, Iterable, List, NamedTuple
 
+from kappa.io.input_files import InputFile
+
 _SCAN_BYTES = 64 * 1024
 SPLIT_BYTES = 1 << 20  # a few thousand Avro blocks of orders: ~100,000 records
 
 
 class FileSplit(NamedTuple):
-    path: str
+    file: InputFile
     start: int
     end: int  # exclusive
+
+    @property
+    def path(self) -> str:
+        return self.file.path
 
     @property
     def first(self) -> bool:
@@ -24,16 +31,16 @@ class FileSplit(NamedTuple):
         return self.start == 0
 
 
-def plan_splits(paths: Iterable[str], split_bytes: int) -> List[FileSplit]:
-    """Each file cut into ranges of about `split_bytes` (files smaller than that stay whole)."""
+def plan_splits(files: Iterable[InputFile], split_bytes: int) -> List[FileSplit]:
+    """Each file cut into ranges of about `split_bytes` (smaller files and gzip files stay whole)."""
     if split_bytes <= 0:
         raise ValueError(f"split size must be positive, got {split_bytes}")
     splits: List[FileSplit] = []
-    for path in paths:
-        size = os.path.getsize(path)
-        count = max(1, size // split_bytes)
+    for file in files:
+        size = os.path.getsize(file.path)
+        count = 1 if file.gzip else max(1, size // split_bytes)
         bounds = [size * i // count for i in range(count + 1)]
-        splits.extend(FileSplit(path, start, end) for start, end in zip(bounds, bounds[1:]))
+        splits.extend(FileSplit(file, start, end) for start, end in zip(bounds, bounds[1:]))
     return splits
 
 

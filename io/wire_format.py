@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import fastavro
 
-from kappa.io.orders import InvalidRecord
+from kappa.io.orders import InvalidRecord, decode_utf8
 from kappa.io.schema_compat import ReadPlan, read_plan
 from kappa.io.schema_registry import SchemaRegistry, schema_id
 
@@ -52,11 +52,13 @@ class WireCodec:
         return frame(self._reader_id, body.getvalue())
 
     def decode(self, data: bytes) -> Any:
-        """Avro wire format -> dict; JSON text -> whatever the JSON holds. Raises InvalidRecord."""
+        """Avro wire format -> dict; JSON text (UTF-8, a leading BOM skipped) -> whatever the JSON
+        holds. Raises InvalidRecord."""
         if data[:1] == b"\x00":
             return self._decode_avro(data)
+        text = decode_utf8(data)
         try:
-            return json.loads(data)
+            return json.loads(text[1:] if text[:1] == "\ufeff" else text)
         except ValueError as err:
             raise InvalidRecord(f"neither the Avro wire format nor JSON: {err}") from None
 

@@ -28,7 +28,7 @@ from typing import List, NoReturn, Optional
 # Google client libraries warn about future Python and grpcio support on import; not actionable for a user.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
-from kappa.io import generate, kafka, readers, wire_format  # noqa: E402 (after the warnings filter)
+from kappa.io import generate, input_files, kafka, readers, wire_format  # noqa: E402 (after the warnings filter)
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, SchemaRegistry
@@ -62,12 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", metavar="NAME")
     run.add_argument("--input", metavar="PATH", help="batch and replay: a file, a folder or a glob")
     run.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
-                     help="default: avro for *.avro files, else jsonl")
+                     help="read every file in this format (default: each file's own: Avro containers by their "
+                          "first bytes, JSON Lines by name, .jsonl/.json/.ndjson, gzip decompressed; others skipped)")
     run.add_argument("--output", metavar="DIR", help="batch and replay: where results go")
     run.add_argument("--runner", choices=RUNNERS, default="direct")
     run.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.BATCH.value)
     run.add_argument("--max-out-of-orderness", default="5s", metavar="DURATION",
                      help="replay and stream: how far the watermark trails the highest event time seen")
+    run.add_argument("--max-event-time-skew", default="1h", metavar="DURATION",
+                     help="an event time further ahead of the wall clock when read makes a dead letter")
     run.add_argument("--workers", type=int, metavar="N",
                      help="batch on --runner direct: at most N worker processes (default: one per core; one per "
                           "4 MiB of input at most, as each takes about a second to start)")
@@ -122,8 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _input_format(args: argparse.Namespace, pattern: str) -> readers.RecordFormat:
-    return readers.RecordFormat(args.input_format) if args.input_format else readers.format_of(pattern)
+def _input_format(args: argparse.Namespace) -> Optional[readers.RecordFormat]:
+    return readers.RecordFormat(args.input_format) if args.input_format else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -135,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         spec = windowing.spec_from_args(args, definition.default_spec)
         max_ooo = windowing.parse_duration_ms(args.max_out_of_orderness)
+        skew = flags._positive_ms("--max-event-time-skew", args.max_event_time_skew)
         profile = _profile(args, mode, definition.name)
         if mode is Mode.REPLAY and args.runner == "flink" and spec.early_firing_delay_ms is not None:
             raise ValueError("--early-firing cannot be replayed on --runner flink: Flink's TestStream cannot "
@@ -144,15 +148,17 @@ def _run(args: argparse.Namespace) -> int:
                 source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
                 dead_letter_topic=args.dead_letter_topic, value_format=ValueFormat(args.output_format))
             request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile, kafka=endpoints,
-                                     max_out_of_orderness_ms=max_ooo, per_element=args.per_element)
+                                     max_out_of_orderness_ms=max_ooo, max_event_time_skew_ms=skew,
+                                     per_element=args.per_element)
         else:
             if not args.input or not args.output:
                 raise ValueError(f"--mode {mode.value} needs --input and --output")
-            pattern = readers.resolve_input(args.input)
+            fmt = _input_format(args)
             request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile,
-                                     input_pattern=pattern, input_format=_input_format(args, pattern),
+                                     input_pattern=args.input, input_format=fmt,
+                                     inputs=input_files.select_inputs(args.input, fmt),
                                      output_dir=args.output, max_out_of_orderness_ms=max_ooo,
-                                     per_element=args.per_element)
+                                     max_event_time_skew_ms=skew, per_element=args.per_element)
     except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
     print(summary.render(job.run(request)))
@@ -186,13 +192,12 @@ def _stop(args: argparse.Namespace) -> int:
 def _produce(args: argparse.Namespace) -> int:
     try:
         rate = flags.parse_rate(args.rate)
-        pattern = readers.resolve_input(args.input)
-        fmt = _input_format(args, pattern)
+        selection = input_files.select_inputs(args.input, _input_format(args))
         kafka.create_topic(args.bootstrap_servers, args.topic, args.partitions)
     except (ValueError, FileNotFoundError, kafka.KafkaException) as err:
         raise UsageError(str(err)) from None
-    to_kafka = ArchiveToKafka(readers.order_parser(fmt), ValueFormat(args.value_format))
-    records = (to_kafka(raw) for raw in readers.iter_raw_records(pattern, fmt))
+    to_kafka = ArchiveToKafka(readers.order_parser(None), ValueFormat(args.value_format))
+    records = (to_kafka(raw) for raw, _ in readers.iter_records(selection.files))
     started = time.monotonic()
     written = kafka.produce(args.bootstrap_servers, args.topic, records, rate)
     elapsed = time.monotonic() - started

@@ -160,10 +160,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _archive_records(path: str) -> List[tuple]:
-    pattern = readers.resolve_input(path)
-    fmt = readers.format_of(pattern)
-    to_kafka = ArchiveToKafka(readers.order_parser(fmt), ValueFormat.AVRO)
-    return [to_kafka(raw) for raw in readers.iter_raw_records(pattern, fmt)]
+    to_kafka = ArchiveToKafka(readers.order_parser(None), ValueFormat.AVRO)
+    return [to_kafka(raw) for raw in readers.iter_raw_records(path)]
 
 
 def _first_commit(broker: KafkaBroker, waiting: int, timeout_s: float = 600) -> Tuple[float, int]:

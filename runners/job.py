@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from kappa.io import kafka, orders, readers, replay, splits, writers
+from kappa.io import input_files, kafka, orders, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import summary
@@ -43,12 +43,17 @@ class JobRequest:
     spec: WindowSpec
     mode: Mode
     profile: RunnerProfile
-    input_pattern: Optional[str] = None  # batch and replay
-    input_format: Optional[readers.RecordFormat] = None
+    input_pattern: Optional[str] = None  # batch and replay: a file, a folder or a glob
+    input_format: Optional[readers.RecordFormat] = None  # forced on every file; else each file's own
+    inputs: Optional[input_files.InputSelection] = None  # input_pattern's files, chosen and checked before the job
     output_dir: Optional[str] = None
     kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
+    max_event_time_skew_ms: int = orders.DEFAULT_MAX_EVENT_TIME_SKEW_MS
     per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
+
+    def order_parser(self) -> orders.OrderParser:
+        return orders.OrderParser(self.max_event_time_skew_ms)
 
     @property
     def effective_spec(self) -> WindowSpec:
@@ -67,7 +72,7 @@ WORKER_BYTES = 4 << 20  # of archive per worker process, at least
 @dataclasses.dataclass(frozen=True)
 class InputPlan:
     """What a bounded run reads, planned once before the job is built: the stream a replay plays, or
-    the byte ranges a pre-aggregating backfill reads (which also decide how many workers it gets)."""
+    the byte ranges a backfill reads in either plan (which also decide how many workers it gets)."""
 
     replay: Optional[replay.ReplayPlan] = None
     splits: Tuple[splits.FileSplit, ...] = ()
@@ -84,15 +89,14 @@ class InputPlan:
 def plan_inputs(request: JobRequest) -> InputPlan:
     if request.mode is Mode.REPLAY:
         return InputPlan(replay=plan_replay(request))
-    if request.mode is Mode.BATCH and request.pre_aggregates:
-        files = readers.matching_files(request.input_pattern)
-        return InputPlan(splits=tuple(splits.plan_splits(files, splits.SPLIT_BYTES)))
+    if request.mode is Mode.BATCH:
+        return InputPlan(splits=tuple(splits.plan_splits(request.inputs.files, splits.SPLIT_BYTES)))
     return InputPlan()
 
 
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
-    parsed = readers.parse_records(readers.iter_raw_records(request.input_pattern, request.input_format),
-                                   readers.order_parser(request.input_format))
+    parse = readers.order_parser(request.input_format, request.max_event_time_skew_ms)
+    parsed = readers.parse_records(readers.iter_records(request.inputs.files), parse)
     aggregation, spec = request.definition.aggregation, request.effective_spec
     fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
     return replay.plan_replay(parsed, aggregation, request.max_out_of_orderness_ms, spec, fold)
@@ -114,7 +118,7 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
     """Valid events, or their partial aggregates when the request pre-aggregates; and dead letters."""
     aggregation, spec = request.definition.aggregation, request.effective_spec
     if request.mode is Mode.STREAM:
-        decode = Decoder(orders.SUBJECT, orders.order_from_mapping)
+        decode = Decoder(orders.SUBJECT, request.order_parser().from_mapping)
         fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
         decoded = pipeline | "ReadKafka" >> kafka.ReadFromKafka(
             request.kafka.source, decode, aggregation.event_time_ms, fold)
@@ -125,14 +129,10 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
             valid=pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type),
             dead_letters=pipeline | "ReplayDeadLetters" >> beam.Create(plan.replay.dead_letters).with_output_types(Any))
     if request.pre_aggregates:
-        return (
-            pipeline
-            | "PlanSplits" >> beam.Create(plan.splits)
-            | "SpreadSplits" >> beam.Reshuffle()
-            | "PreAggregate" >> readers.PreAggregateSplits(request.input_format, aggregation, spec)
-        )
-    raw = pipeline | "Read" >> readers.ReadRawRecords(request.input_pattern, request.input_format)
-    return raw | "ParseOrders" >> readers.ParseOrders(request.input_format)
+        read = "PreAggregate" >> readers.PreAggregateSplits(request.order_parser(), aggregation, spec)
+    else:
+        read = "ReadOrders" >> readers.ReadSplits(request.order_parser())
+    return pipeline | "PlanSplits" >> beam.Create(plan.splits) | "SpreadSplits" >> beam.Reshuffle() | read
 
 
 def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:

@@ -68,6 +68,7 @@ def summarise(request, counters: Dict[str, int], elapsed_s: float, plan=None) ->
         "runner": request.profile.name,
         "mode": request.mode.value,
         "input": request.input_pattern,
+        "skipped_files": skipped_files(request.inputs.skipped if request.inputs else ()),
         "output": request.output_dir,
         "windowing": spec.describe(),
         "records_in": records_in,
@@ -81,6 +82,11 @@ def summarise(request, counters: Dict[str, int], elapsed_s: float, plan=None) ->
         "elapsed_s": round(elapsed_s, 3),
         "events_per_s": round(records_in / elapsed_s) if elapsed_s > 0 else None,
     }
+
+
+def skipped_files(skipped) -> Dict[str, Any]:
+    """How many input files were not read, and the first few with the reason."""
+    return {"count": len(skipped), "first": [{"path": s.path, "reason": s.reason} for s in skipped[:5]]}
 
 
 def write(report: Dict[str, Any], output_dir: str) -> None:
@@ -131,4 +137,9 @@ def render(report: Dict[str, Any]) -> str:
     ]
     lines += [f"    {key:<{width}} {value:>10,}" for key, value in per_key.items()]
     lines.append(f"  output       {report['output']}")
+    skipped = report["skipped_files"]
+    if skipped["count"]:
+        lines.insert(2, f"  skipped      {skipped['count']:>12,} files: "
+                     + "; ".join(f"{s['path']} ({s['reason']})" for s in skipped["first"])
+                     + ("; ..." if skipped["count"] > len(skipped["first"]) else ""))
     return "\n".join(lines)

@@ -1,10 +1,10 @@
-import io
 import json
 
 import fastavro
 import pytest
 
-from kappa.io.readers import avro_records
+from kappa.io.input_files import InputFile, RecordFormat
+from kappa.io.readers import iter_records
 from kappa.io.schema_registry import Compatibility, IncompatibleSchema, SchemaRegistry
 
 V1 = {"type": "record", "name": "Order", "namespace": "kappa.events", "fields": [
@@ -89,23 +89,23 @@ def test_shipped_order_v2_is_fully_compatible_with_v1(tmp_path):
     assert only_v1.check("order", json.loads((shipped.root / "order" / "v2.avsc").read_text())) == []
 
 
-def test_old_writer_file_resolves_into_the_current_reader():
+def test_old_writer_file_resolves_into_the_current_reader(tmp_path):
     registry = SchemaRegistry()
-    buffer = io.BytesIO()
-    fastavro.writer(buffer, registry.get("order", 1), [
-        {"order_id": "o1", "region": "eu", "amount": 12.5, "event_time": 60_000}])
-    buffer.seek(0)
-    [record] = list(avro_records(buffer, "v1.avro", registry.latest("order")))
+    path = tmp_path / "v1.avro"
+    with open(path, "wb") as out:
+        fastavro.writer(out, registry.get("order", 1), [
+            {"order_id": "o1", "region": "eu", "amount": 12.5, "event_time": 60_000}])
+    [(record, _)] = list(iter_records([InputFile(str(path), RecordFormat.AVRO)], registry.latest("order")))
     assert record["currency"] == "EUR" and record["customer_id"] is None
     assert (record["order_id"], record["region"], record["amount"]) == ("o1", "eu", 12.5)
 
 
-def test_unresolvable_writer_file_becomes_one_dead_letter():
+def test_unresolvable_writer_file_becomes_one_dead_letter(tmp_path):
     registry = SchemaRegistry()
     other = {"type": "record", "name": "Payment", "fields": [{"name": "id", "type": "string"}]}
-    buffer = io.BytesIO()
-    fastavro.writer(buffer, fastavro.parse_schema(other), [{"id": "p1"}])
-    buffer.seek(0)
-    [dead] = list(avro_records(buffer, "payments.avro", registry.latest("order")))
-    assert dead.record == "payments.avro"
+    path = tmp_path / "payments.avro"
+    with open(path, "wb") as out:
+        fastavro.writer(out, fastavro.parse_schema(other), [{"id": "p1"}])
+    [(dead, origin)] = list(iter_records([InputFile(str(path), RecordFormat.AVRO)], registry.latest("order")))
+    assert dead.record == origin == str(path)
     assert dead.error.startswith("unreadable Avro file: SchemaResolutionError")
