@@ -50,6 +50,7 @@ class JobRequest:
     kafka: Optional[KafkaEndpoints] = None  # stream
     max_out_of_orderness_ms: int = 5_000
     per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
+    max_dead_letter_ratio: Optional[float] = None  # None: fail only when every record is a dead letter
 
     @property
     def effective_spec(self) -> WindowSpec:
@@ -195,7 +196,11 @@ def run(request: JobRequest) -> Dict[str, Any]:
     result.wait_until_finish()
     elapsed = time.monotonic() - started
     writers.ensure_outputs(request.output_dir)
-    report = summary.summarise(request, _counters(result), elapsed, plan.replay)
+    if plan.replay is not None:
+        tally = summary.replay_tally(plan.replay)
+    else:
+        tally = summary.batch_tally(_counters(result))
+    report = summary.summarise(request, tally, elapsed)
     summary.write(report, request.output_dir)
     return report
 
