@@ -44,7 +44,7 @@ def flink_settings_from_args(args: argparse.Namespace, streaming: bool, default_
     if args.flink_master != LOCAL and not _HOST_PORT.match(args.flink_master):
         raise ValueError(f"--flink-master must be HOST:PORT or {LOCAL}, got {args.flink_master!r}")
     if args.parallelism < 1:
-        raise ValueError("--parallelism must be at least 1")
+        raise ValueError(f"--parallelism must be at least 1, got {args.parallelism}")
     interval = args.checkpoint_interval or (STREAM_CHECKPOINT_INTERVAL if streaming else None)
     interval_ms = (duration_flag_ms("--checkpoint-interval", interval, MAX_CHECKPOINT_INTERVAL_MS)
                    if interval else None)

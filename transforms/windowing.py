@@ -244,6 +244,8 @@ def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
         changes["early_firing_delay_ms"] = duration_flag_ms("--early-firing", args.early_firing, MAX_WINDOW_MS)
         changes["early_firing_count"] = None
     if args.early_count is not None:
+        if args.early_count < 1:
+            raise ValueError(f"--early-count must be positive, got {args.early_count}")
         changes["early_firing_count"] = args.early_count
         changes["early_firing_delay_ms"] = None
         if args.early_firing:
