@@ -8,13 +8,13 @@ versions are repeated here and tests/test_deps.py keeps them equal.
 import importlib.metadata
 import platform
 
+import apache_beam
+
 FLINK_VERSION = "1.19.0"
 KAFKA_VERSION = "4.1.1"
 
 
 def describe() -> str:
-    import apache_beam
-
     return "\n".join([
         f"kappa {importlib.metadata.version('kappa')}",
         f"Apache Beam {apache_beam.__version__} (Python SDK; the Flink job server is the same release)",

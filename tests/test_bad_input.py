@@ -49,22 +49,23 @@ def small(tmp_path):
     return path
 
 
+def _generated(tmp_path_factory, events, hours):
+    root = tmp_path_factory.mktemp("generated") / "orders"
+    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", str(events),
+                     "--hours", str(hours), "--seed", "5"]) == 0
+    return root
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """101,012 JSON lines in 13 files (9.4 MB): a backfill of it gets two worker processes."""
-    root = tmp_path_factory.mktemp("archive") / "orders"
-    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", "100000",
-                     "--hours", "12", "--seed", "5"]) == 0
-    return root
+    return _generated(tmp_path_factory, 100_000, 12)
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     """30,303 JSON lines: a replay of it plays for a while after its first 10,000 records."""
-    root = tmp_path_factory.mktemp("recording") / "orders"
-    assert cli.main(["generate", "orders", "--output", str(root), "--format", "jsonl", "--events", "30000",
-                     "--hours", "2", "--seed", "5"]) == 0
-    return root
+    return _generated(tmp_path_factory, 30_000, 2)
 
 
 def test_output_that_is_a_file_is_refused_before_the_job(small, tmp_path, capsys, monkeypatch):
