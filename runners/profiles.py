@@ -73,7 +73,6 @@ class DirectProfile(RunnerProfile):
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
 
 
-
 class _WorkerProcessRunner(FnApiRunner):
     """The FnApiRunner with worker processes started by WORKER_COMMAND, handled by `_WorkerProcess`."""
 
