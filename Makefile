@@ -10,7 +10,8 @@ RUN_OUT := $(BUILD)/orders-per-minute
 # Parts outside PyPI's Python packages, fetched with the ordinary clients into a folder this Makefile owns:
 # the Beam Flink job server's classpath and the Kafka broker's from Maven Central (deps/*/pom.xml), and the
 # Flink distribution from the apache-flink wheels. FLINK_VERSION must equal flink.version in
-# deps/flink-job-server/pom.xml (tests/test_deps.py checks it).
+# deps/flink-job-server/pom.xml and FLINK_VERSION in runners/versions.py (what `kappa --version` reports,
+# beside the Kafka version of deps/kafka-broker/pom.xml); tests/test_deps.py checks them.
 DEPS := $(BUILD)/deps
 FLINK_VERSION := 1.19.0
 JOB_SERVER := $(DEPS)/flink-job-server/job-server.jar

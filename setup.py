@@ -28,5 +28,5 @@ setup(
     package_data={"kappa.schemas": ["*/*.avsc"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
-    entry_points={"console_scripts": ["kappa = kappa.runners.cli:main"]},
+    entry_points={"console_scripts": ["kappa = kappa.runners.console:main"]},
 )

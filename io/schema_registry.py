@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 import fastavro
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.schema import SchemaParseException, UnknownType, fingerprint, to_parsing_canonical_form
 
 from kappa.io.schema_compat import resolution_problems
 
@@ -60,10 +60,23 @@ class IncompatibleSchema(ValueError):
     """A proposed version breaks the subject's compatibility mode; the message lists every reason."""
 
 
+class InvalidSchema(ValueError):
+    """Not an Avro schema; the message says why, in one line."""
+
+
 def parse(schema: Union[str, dict]) -> dict:
-    """Parse an Avro schema (JSON text or dict) with fastavro; raises on an invalid schema."""
+    """Parse an Avro schema (JSON text or dict) with fastavro; raises InvalidSchema on an invalid one."""
     raw = json.loads(schema) if isinstance(schema, str) else schema
-    return fastavro.parse_schema(raw)
+    if not isinstance(raw, (dict, list, str)):
+        raise InvalidSchema(f"a schema is a JSON object, an array (a union) or a type name, "
+                            f"not {type(raw).__name__} {raw!r}")
+    try:
+        return fastavro.parse_schema(raw)
+    except UnknownType as err:
+        name = err.name.get("type") if isinstance(err.name, dict) else err.name
+        raise InvalidSchema(f"unknown type {name!r}") from None
+    except (SchemaParseException, TypeError, AttributeError) as err:
+        raise InvalidSchema(" ".join(str(err).split())) from None
 
 
 def compatibility_problems(new: dict, existing: List[dict], mode: Compatibility) -> List[str]:

@@ -1,23 +1,74 @@
-"""Writing results and dead letters as JSON Lines shards: `<dir>/results-*.jsonl`, `<dir>/dead-letter-*.jsonl`."""
+"""Writing results and dead letters as JSON Lines shards: `<dir>/results-*.jsonl`, `<dir>/dead-letter-*.jsonl`;
+and checking, before a job starts, that it can write them."""
 from __future__ import annotations
 
 import glob
 import json
 import os
-from typing import Iterator, List
+import tempfile
+from typing import Iterator, List, Optional
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 
 RESULTS = "results"
 DEAD_LETTERS = "dead-letter"
+SUMMARY = "summary.json"
+_GLOB_CHARS = set("*?[")
+
+
+def check_output_dir(output_dir: str, input_path: Optional[str] = None) -> None:
+    """Creates the output folder, or raises ValueError (one line) before a job reads anything: a file
+    in its place, a folder that cannot be created or written, or an output that overlaps the input
+    (a rerun would read its own results, or write over its input)."""
+    if input_path is not None:
+        _check_apart(input_path, output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"output {output_dir!r} is a file, not a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"output {output_dir!r} cannot be created: {err.strerror}") from None
+    try:
+        probe, probe_path = tempfile.mkstemp(prefix=".kappa-write-check-", dir=output_dir)
+        os.close(probe)
+        os.remove(probe_path)
+    except OSError as err:
+        raise ValueError(f"output {output_dir!r} is not writable: {err.strerror}") from None
+
+
+def _check_apart(input_path: str, output_dir: str) -> None:
+    """The input is read from its folder (a folder input), or its glob's folder (the part before the
+    first wildcard), or is one file; the output may be neither that folder, nor inside a folder or glob
+    input, nor hold the input."""
+    if _GLOB_CHARS & set(input_path):
+        parts = input_path.split(os.sep)
+        fixed = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+        folder, whole_folder = os.sep.join(parts[:fixed]) or os.curdir, True
+    else:
+        whole_folder = os.path.isdir(input_path)
+        folder = input_path if whole_folder else os.path.dirname(input_path) or os.curdir
+    output, read_from = os.path.realpath(output_dir), os.path.realpath(folder)
+    if output == read_from:
+        raise ValueError(f"output {output_dir!r} is the input's folder: a later run would read its results as input")
+    if whole_folder and _inside(output, read_from):
+        raise ValueError(f"output {output_dir!r} is inside the input's folder {folder!r}: "
+                         "a later run would read its results as input")
+    if _inside(read_from if whole_folder else os.path.realpath(input_path), output):
+        raise ValueError(f"input {input_path!r} is inside the output {output_dir!r}: "
+                         "a run's output folder must not hold its input")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder and path != folder
 
 
 def clear_outputs(output_dir: str) -> None:
-    """Remove the shards of an earlier run, so a rerun leaves no stale ones behind."""
+    """Remove the outputs of an earlier run, so a rerun leaves no stale ones behind, and a run that
+    fails or is interrupted leaves no summary of another."""
     os.makedirs(output_dir, exist_ok=True)
-    for prefix in (RESULTS, DEAD_LETTERS):
-        for path in glob.glob(os.path.join(output_dir, f"{prefix}-*.jsonl")):
+    for pattern in (SUMMARY, f"{RESULTS}-*.jsonl", f"{DEAD_LETTERS}-*.jsonl"):
+        for path in glob.glob(os.path.join(output_dir, pattern)):
             os.remove(path)
 
 

@@ -14,7 +14,7 @@ import operator
 
 import apache_beam as beam
 
-from kappa.io.orders import Order
+from kappa.io.orders import SUBJECT, Order
 from kappa.pipelines.registry import PipelineDefinition, register
 from kappa.transforms.aggregation import WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCountFn, DistinctCountPanes
@@ -56,5 +56,6 @@ ORDERS_PER_MINUTE = PipelineDefinition(
     results=OrderCounts,
     key_field="region",
     value_field="count",
+    input_subject=SUBJECT,
 )
 register(ORDERS_PER_MINUTE)

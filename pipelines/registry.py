@@ -26,6 +26,7 @@ class PipelineDefinition:
     results: Callable[[WindowSpec], beam.PTransform]  # (key, combined output) per pane -> window results
     key_field: str  # the field of a window result that holds its key, e.g. "region"
     value_field: str  # the field that holds its aggregate, e.g. "count"
+    input_subject: str  # the schema subject of its events; its results' subject is its name
 
     def per_element(self, spec: WindowSpec) -> beam.PTransform:
         """Valid events -> window results: the plan every window kind and trigger can run."""

@@ -10,32 +10,38 @@
     kappa generate orders --output DIR [--format avro|jsonl] [--events N] [--hours H] [--seed S]
     kappa pipelines
     kappa schema check SUBJECT FILE [--compatibility MODE]
+    kappa --version
 
-A usage error (bad flag or value, missing input, unknown pipeline) prints one line on stderr and exits
-with status 2; a pipeline that fails while running exits with 1.
+Exit statuses: 0 success; 1 the pipeline failed while running; 2 a usage error (a bad flag or value,
+a missing input, an output it cannot write, an unknown pipeline: one line on stderr), also `kappa`
+with no command, after the usage; 3 the run finished but failed a check (the summary is printed and
+written, then one line on stderr); 130 interrupted (Ctrl-C: one line on stderr).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import List, NoReturn, Optional
 
-# Google client libraries warn about future Python and grpcio support on import; not actionable for a user.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+from kappa.runners.quiet import silence_google_client_warnings
 
-from kappa.io import generate, input_files, kafka, readers, wire_format  # noqa: E402 (after the warnings filter)
+silence_google_client_warnings()
+
+from kappa.io import generate, input_files, kafka, readers, wire_format, writers  # noqa: E402 (after the warnings filter)
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
-from kappa.io.schema_registry import Compatibility, SchemaRegistry
+from kappa.io.schema_registry import Compatibility, InvalidSchema, SchemaRegistry
 from kappa.pipelines import registry
-from kappa.runners import flags, job, summary
+from kappa.runners import flags, interrupt, job, summary, usage, versions
 from kappa.runners.flink import FlinkProfile
+from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import DirectProfile, Mode, RunnerProfile
+from kappa.runners.progress import Progress
 from kappa.services import deps
 from kappa.services.flink_cluster import FlinkRest, FlinkRestError
 from kappa.transforms import windowing
@@ -43,85 +49,126 @@ from kappa.transforms import windowing
 RUNNERS = ("direct", "flink")
 
 USAGE_ERROR = 2
+CHECK_FAILED = 3
+
+DEFAULT_MAX_OUT_OF_ORDERNESS = "5s"
+MAX_GENERATED_HOURS = 366 * 24
+# Flags whose effect is a stream's: a backfill's watermark passes no window before its input ends.
+_BATCH_IGNORES = ("--allowed-lateness", "--early-firing", "--early-count", "--accumulation",
+                  "--max-out-of-orderness")
 
 
 class UsageError(Exception):
     """A mistake in how kappa was called; reported as one line, exit status 2."""
 
 
+class CheckFailed(Exception):
+    """The run finished, but its figures fail a check; reported as one line, exit status 3."""
+
+
 class _Parser(argparse.ArgumentParser):
+    # A value that starts with '-' and a digit is a value, so `--window -1s` reaches the check that
+    # says why it is wrong; no kappa flag looks like a negative number.
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", usage.HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kappa", description="One set of Beam pipelines for streaming, replay and backfill.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="kappa", description="One set of Beam pipelines for streaming, replay and backfill.",
+                     epilog="`kappa COMMAND --help` tells more; exit statuses: README.md, \"Exit statuses\".")
+    parser.add_argument("--version", action="version", version=versions.describe(),
+                        help="kappa's, Beam's, Flink's and Kafka's versions")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run a pipeline over an archive, or over Kafka (--mode stream)")
-    run.add_argument("pipeline", metavar="NAME")
-    run.add_argument("--input", metavar="PATH", help="batch and replay: a file, a folder or a glob")
-    run.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
-                     help="read every file in this format (default: each file's own: Avro containers by their "
-                          "first bytes, JSON Lines by name, .jsonl/.json/.ndjson, gzip decompressed; others skipped)")
-    run.add_argument("--output", metavar="DIR", help="batch and replay: where results go")
-    run.add_argument("--runner", choices=RUNNERS, default="direct")
-    run.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.BATCH.value)
-    run.add_argument("--max-out-of-orderness", default="5s", metavar="DURATION",
-                     help="replay and stream: how far the watermark trails the highest event time seen")
-    run.add_argument("--max-event-time-skew", default="1h", metavar="DURATION",
-                     help="an event time further ahead of the wall clock when read makes a dead letter")
-    run.add_argument("--workers", type=int, metavar="N",
+    run = commands.add_parser("run", help="run a pipeline over an archive, or over Kafka (--mode stream)",
+                              add_help=False, epilog=usage.pipelines_list())
+    run.add_argument("-h", "--help", action=usage.RunHelp,
+                     help="these flags; after NAME, also that pipeline's inputs, outputs and windowing")
+    run.add_argument("pipeline", metavar="NAME", help=f"the pipeline: {', '.join(registry.names())}")
+    files = run.add_argument_group("input and output (batch and replay)")
+    files.add_argument("--input", metavar="PATH", help="a file, a folder (its files) or a glob (default: none)")
+    files.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
+                       help="read every file in this format (default: each file's own: Avro containers by their "
+                            "first bytes, JSON Lines by name, .jsonl/.json/.ndjson, gzip decompressed; others skipped)")
+    files.add_argument("--output", metavar="DIR",
+                       help="the folder for results-*.jsonl, dead-letter-*.jsonl and summary.json, apart from "
+                       "the input (default: none)")
+    files.add_argument("--max-dead-letter-ratio", metavar="R",
+                       help="fail the run (exit status 3) when more than R (0 to 1) of the records are dead "
+                       "letters (default: fail only when every record is one)")
+    files.add_argument("--max-event-time-skew", default="1h", metavar="DURATION",
+                       help="an event time further ahead of the wall clock when read makes a dead letter")
+    how = run.add_argument_group("how it runs")
+    how.add_argument("--runner", choices=RUNNERS, default="direct", help="Beam's direct runners, or Flink")
+    how.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.BATCH.value,
+                     help="batch: the archive as a bounded input; replay: played as a stream; stream: Kafka")
+    how.add_argument("--workers", type=int, metavar="N",
                      help="batch on --runner direct: at most N worker processes (default: one per core; one per "
                           "4 MiB of input at most, as each takes about a second to start)")
-    run.add_argument("--per-element", action="store_true",
+    how.add_argument("--per-element", action="store_true",
                      help="aggregate each event on its own instead of folding each file split, Kafka read or "
                           "replayed arrival first (slower; the same final results, and in a stream one late "
                           "pane per late record)")
-    windowing.add_window_flags(run)
+    event_time = windowing.add_window_flags(run)
+    event_time.add_argument("--max-out-of-orderness", metavar="DURATION",
+                            help="replay and stream: how far the watermark trails the highest event time seen, "
+                            f"at most {windowing.format_duration_ms(windowing.MAX_LATENESS_MS)} "
+                            f"(default: {DEFAULT_MAX_OUT_OF_ORDERNESS})")
     flags.add_flink_flags(run)
     flags.add_kafka_flags(run)
 
     stop = commands.add_parser("stop", help="stop a streaming job on a Flink cluster with a savepoint")
     stop.add_argument("job", metavar="JOB", help="the job's name (--job-name) or Flink job id")
-    stop.add_argument("--savepoint", required=True, metavar="DIR")
-    stop.add_argument("--flink-master", default="localhost:8081", metavar="HOST:PORT")
+    stop.add_argument("--savepoint", required=True, metavar="DIR", help="where Flink writes it (required)")
+    stop.add_argument("--flink-master", default="localhost:8081", metavar="HOST:PORT", help="the cluster's REST address")
 
     produce = commands.add_parser("produce", help="replay an archive into a Kafka topic")
-    produce.add_argument("kind", choices=["orders"])
-    produce.add_argument("--input", required=True, metavar="PATH")
-    produce.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat])
-    produce.add_argument("--topic", default="orders")
+    produce.add_argument("kind", choices=["orders"], help="what the archive holds")
+    produce.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob (required)")
+    produce.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
+                         help="default: avro when every file is named *.avro, else jsonl")
+    produce.add_argument("--topic", default="orders", help="where the records go")
     produce.add_argument("--rate", metavar="N/s", help="at most N records a second (default: as fast as possible)")
-    produce.add_argument("--value-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value)
-    produce.add_argument("--partitions", type=int, default=4, help="when the topic has to be created")
+    produce.add_argument("--value-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value,
+                         help="avro: the Confluent wire format")
+    produce.add_argument("--partitions", type=int, default=4, help="when the topic has to be created, at least 1")
     flags.add_bootstrap_flag(produce)
 
     consume = commands.add_parser("consume", help="print a topic's records, decoded, as JSON lines")
-    consume.add_argument("topic")
-    consume.add_argument("--limit", type=int, help="stop after N records")
-    consume.add_argument("--idle", default="5s", metavar="DURATION", help="stop after this long without records")
+    consume.add_argument("topic", help="the topic to read from its beginning")
+    consume.add_argument("--limit", type=int, help="stop after N records, at least 1 (default: no limit)")
+    consume.add_argument("--idle", default="5s", metavar="DURATION",
+                         help=f"stop after this long without records, at most {windowing.format_duration_ms(windowing.DAY_MS)}")
     flags.add_bootstrap_flag(consume)
 
     gen = commands.add_parser("generate", help="write a seeded archive of events")
-    gen.add_argument("kind", choices=["orders"])
-    gen.add_argument("--output", required=True, metavar="DIR")
-    gen.add_argument("--format", choices=[f.value for f in readers.RecordFormat], default="avro")
+    gen.add_argument("kind", choices=["orders"], help="what to generate")
+    gen.add_argument("--output", required=True, metavar="DIR", help="the folder for the archive's files (required)")
+    gen.add_argument("--format", choices=[f.value for f in readers.RecordFormat], default="avro",
+                     help="the files' format")
     defaults = generate.GeneratorConfig()
-    gen.add_argument("--events", type=int, default=defaults.events)
-    gen.add_argument("--hours", type=int, default=defaults.hours)
-    gen.add_argument("--seed", type=int, default=defaults.seed)
-    gen.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate)
-    gen.add_argument("--malformed", type=int, default=defaults.malformed)
+    gen.add_argument("--events", type=int, default=defaults.events, help="distinct orders, at least 1")
+    gen.add_argument("--hours", type=int, default=defaults.hours,
+                     help=f"of event time, one file per hour of arrival; 1 to {MAX_GENERATED_HOURS}")
+    gen.add_argument("--seed", type=int, default=defaults.seed, help="the same seed gives the same archive")
+    gen.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate,
+                     help="the share of orders redelivered, from 0 up to 1")
+    gen.add_argument("--malformed", type=int, default=defaults.malformed,
+                     help="how many orders are broken, from 0 to --events")
 
     commands.add_parser("pipelines", help="list the pipelines kappa can run")
 
     schema = commands.add_parser("schema", help="check a schema against the registry")
-    schema.add_argument("action", choices=["check"])
-    schema.add_argument("subject")
-    schema.add_argument("file")
-    schema.add_argument("--compatibility", choices=[c.value for c in Compatibility],
-                        default=Compatibility.BACKWARD.value)
+    schema.add_argument("action", choices=["check"], help="check: would FILE be accepted as SUBJECT's next version")
+    schema.add_argument("subject", metavar="SUBJECT", help="a subject of the registry, e.g. order")
+    schema.add_argument("file", metavar="FILE", help="an Avro schema (.avsc)")
+    schema.add_argument("--compatibility", type=str.upper, choices=[c.value for c in Compatibility],
+                        default=Compatibility.BACKWARD.value, help="the rule it must pass, in any case")
     return parser
 
 
@@ -137,8 +184,11 @@ def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode)
     try:
         spec = windowing.spec_from_args(args, definition.default_spec)
-        max_ooo = windowing.parse_duration_ms(args.max_out_of_orderness)
-        skew = flags._positive_ms("--max-event-time-skew", args.max_event_time_skew)
+        max_ooo = windowing.duration_flag_ms(
+            "--max-out-of-orderness", args.max_out_of_orderness or DEFAULT_MAX_OUT_OF_ORDERNESS,
+            windowing.MAX_LATENESS_MS, positive=False)
+        skew = windowing.duration_flag_ms("--max-event-time-skew", args.max_event_time_skew, windowing.MAX_LATENESS_MS)
+        max_dead_letter_ratio = _ratio("--max-dead-letter-ratio", args.max_dead_letter_ratio)
         profile = _profile(args, mode, definition.name)
         if mode is Mode.REPLAY and args.runner == "flink" and spec.early_firing_delay_ms is not None:
             raise ValueError("--early-firing cannot be replayed on --runner flink: Flink's TestStream cannot "
@@ -154,15 +204,46 @@ def _run(args: argparse.Namespace) -> int:
             if not args.input or not args.output:
                 raise ValueError(f"--mode {mode.value} needs --input and --output")
             fmt = _input_format(args)
+            writers.check_output_dir(args.output, args.input)
             request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile,
                                      input_pattern=args.input, input_format=fmt,
                                      inputs=input_files.select_inputs(args.input, fmt),
                                      output_dir=args.output, max_out_of_orderness_ms=max_ooo,
-                                     max_event_time_skew_ms=skew, per_element=args.per_element)
+                                     max_event_time_skew_ms=skew, per_element=args.per_element,
+                                     max_dead_letter_ratio=max_dead_letter_ratio)
     except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
-    print(summary.render(job.run(request)))
+    if mode is Mode.BATCH:
+        _say_what_batch_ignores(args)
+    if mode is Mode.STREAM:
+        print(summary.render(job.run(request)))
+        return 0
+    with Interruptible(), Progress():
+        report = job.run(request)
+    print(summary.render(report))
+    if report["failed_check"]:
+        raise CheckFailed(report["failed_check"])
     return 0
+
+
+def _ratio(flag: str, text: Optional[str]) -> Optional[float]:
+    if text is None:
+        return None
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = float("nan")
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"{flag} must be a number from 0 to 1, got {text}")
+    return ratio
+
+
+def _say_what_batch_ignores(args: argparse.Namespace) -> None:
+    given = [flag for flag in _BATCH_IGNORES if getattr(args, flag[2:].replace("-", "_")) is not None]
+    if given:
+        listed = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
+        print(f"kappa: warning: --mode batch ignores {listed}: a backfill has no late records and gives each "
+              "window one final pane (--mode replay plays the input as a stream)", file=sys.stderr)
 
 
 def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfile:
@@ -191,6 +272,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _produce(args: argparse.Namespace) -> int:
     try:
+        if args.partitions < 1:
+            raise ValueError(f"--partitions must be at least 1, got {args.partitions}")
         rate = flags.parse_rate(args.rate)
         selection = input_files.select_inputs(args.input, _input_format(args))
         kafka.create_topic(args.bootstrap_servers, args.topic, args.partitions)
@@ -208,7 +291,9 @@ def _produce(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     registry_ = SchemaRegistry()
     try:
-        idle_s = windowing.parse_duration_ms(args.idle) / 1000
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {args.limit}")
+        idle_s = windowing.duration_flag_ms("--idle", args.idle, windowing.DAY_MS) / 1000
         records = kafka.consume(args.bootstrap_servers, args.topic, idle_s=idle_s)
         for count, record in enumerate(records, start=1):
             line = {"partition": record.partition, "offset": record.offset, "key": record.key,
@@ -224,8 +309,16 @@ def _consume(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     if args.events <= 0 or args.hours <= 0:
         raise UsageError("--events and --hours must be positive")
+    if args.hours > MAX_GENERATED_HOURS:
+        raise UsageError(f"--hours must be at most {MAX_GENERATED_HOURS} (366 days), got {args.hours}")
     if not 0 <= args.duplicate_rate < 1:
         raise UsageError("--duplicate-rate must be in [0, 1)")
+    if not 0 <= args.malformed <= args.events:
+        raise UsageError(f"--malformed must be from 0 to --events ({args.events:,}), got {args.malformed}")
+    try:
+        writers.check_output_dir(args.output)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     config = generate.GeneratorConfig(
         events=args.events, hours=args.hours, seed=args.seed,
         duplicate_rate=args.duplicate_rate, malformed=args.malformed,
@@ -245,12 +338,20 @@ def _pipelines(_: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    schemas = SchemaRegistry(compatibility=Compatibility(args.compatibility))
+    if args.subject not in schemas.subjects():
+        raise UsageError(f"unknown schema subject {args.subject!r} (known: {', '.join(schemas.subjects())})")
     try:
         with open(args.file, encoding="utf-8") as f:
             candidate = json.load(f)
-        problems = SchemaRegistry(compatibility=Compatibility(args.compatibility)).check(args.subject, candidate)
-    except (OSError, ValueError, KeyError) as err:
-        raise UsageError(f"cannot check {args.file}: {err}") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {args.file}: {err.strerror}") from None
+    except ValueError as err:
+        raise UsageError(f"{args.file} is not JSON: {err}") from None
+    try:
+        problems = schemas.check(args.subject, candidate)
+    except InvalidSchema as err:
+        raise UsageError(f"{args.file} is not a valid Avro schema: {err}") from None
     if problems:
         print(f"{args.file}: INCOMPATIBLE with {args.subject} ({args.compatibility})")
         for problem in problems:
@@ -266,12 +367,24 @@ _COMMANDS = {"run": _run, "stop": _stop, "produce": _produce, "consume": _consum
 
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help, --version
+            return done.code or 0
+        if args.command is None:
+            parser.print_help()
+            return USAGE_ERROR
         return _COMMANDS[args.command](args)
     except UsageError as err:
         print(f"kappa: error: {err}", file=sys.stderr)
         return USAGE_ERROR
+    except CheckFailed as err:
+        print(f"kappa: error: {err}", file=sys.stderr)
+        return CHECK_FAILED
+    except KeyboardInterrupt:
+        return interrupt.report()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ from typing import Optional
 from kappa.io import kafka
 from kappa.io.event_codec import ValueFormat
 from kappa.runners.flink import LOCAL, Checkpointing, FlinkSettings, StateBackend
-from kappa.transforms.windowing import format_duration_ms, parse_duration_ms
+from kappa.transforms.windowing import DAY_MS, HOUR_MS, duration_flag_ms, format_duration_ms
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 STREAM_CHECKPOINT_INTERVAL = "60s"
+# Upper bounds of the Flink and Kafka durations; past them a job would stall rather than run.
+MAX_CHECKPOINT_INTERVAL_MS = DAY_MS
+MAX_IDLE_TIMEOUT_MS = DAY_MS
+MAX_POLL_MS = HOUR_MS  # --max-read, --idle-poll
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 
 
@@ -20,16 +24,19 @@ def add_flink_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Flink (--runner flink)")
     group.add_argument("--flink-master", default=LOCAL, metavar="HOST:PORT",
                        help="a session cluster's REST address, or [local] for an embedded Flink (default)")
-    group.add_argument("--parallelism", type=int, default=2)
+    group.add_argument("--parallelism", type=int, default=2, help="Flink's parallelism, at least 1")
     group.add_argument("--worker-pool", default="localhost:50000", metavar="HOST:PORT",
                        help="the Beam worker pool beside the cluster's task managers")
     group.add_argument("--checkpoint-interval", metavar="DURATION",
-                       help=f"periodic checkpoints (stream mode: default {STREAM_CHECKPOINT_INTERVAL})")
+                       help=f"periodic checkpoints, at most {format_duration_ms(MAX_CHECKPOINT_INTERVAL_MS)} "
+                       f"(default: {STREAM_CHECKPOINT_INTERVAL} in stream mode, else none)")
     group.add_argument("--checkpointing", choices=[c.value for c in Checkpointing],
-                       default=Checkpointing.EXACTLY_ONCE.value)
-    group.add_argument("--state-backend", choices=[b.value for b in StateBackend], default=StateBackend.HASHMAP.value)
+                       default=Checkpointing.EXACTLY_ONCE.value, help="how checkpoint barriers align")
+    group.add_argument("--state-backend", choices=[b.value for b in StateBackend], default=StateBackend.HASHMAP.value,
+                       help="hashmap keeps state on the heap, rocksdb on local disk")
     group.add_argument("--checkpoint-dir", metavar="URI", help="where checkpoints go (default: the cluster's)")
-    group.add_argument("--from-savepoint", metavar="PATH", help="start with the state of this savepoint")
+    group.add_argument("--from-savepoint", metavar="PATH",
+                       help="start with the state of this savepoint (default: none, a fresh start)")
     group.add_argument("--job-name", help="the Flink job's name, for `kappa stop` (default: the pipeline's)")
 
 
@@ -37,9 +44,10 @@ def flink_settings_from_args(args: argparse.Namespace, streaming: bool, default_
     if args.flink_master != LOCAL and not _HOST_PORT.match(args.flink_master):
         raise ValueError(f"--flink-master must be HOST:PORT or {LOCAL}, got {args.flink_master!r}")
     if args.parallelism < 1:
-        raise ValueError("--parallelism must be at least 1")
+        raise ValueError(f"--parallelism must be at least 1, got {args.parallelism}")
     interval = args.checkpoint_interval or (STREAM_CHECKPOINT_INTERVAL if streaming else None)
-    interval_ms = _positive_ms("--checkpoint-interval", interval) if interval else None
+    interval_ms = (duration_flag_ms("--checkpoint-interval", interval, MAX_CHECKPOINT_INTERVAL_MS)
+                   if interval else None)
     return FlinkSettings(
         master=args.flink_master,
         parallelism=args.parallelism,
@@ -54,26 +62,33 @@ def flink_settings_from_args(args: argparse.Namespace, streaming: bool, default_
 
 
 def add_bootstrap_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP, metavar="HOST:PORT[,...]")
+    parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP, metavar="HOST:PORT[,...]",
+                        help="the Kafka brokers")
 
 
 def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Kafka (--mode stream)")
     add_bootstrap_flag(group)
-    group.add_argument("--input-topic", default="orders")
-    group.add_argument("--output-topic", default="orders-per-minute-by-region")
-    group.add_argument("--dead-letter-topic", default="orders-dead-letter")
-    group.add_argument("--group-id", default="kappa-orders-per-minute")
-    group.add_argument("--start-from", choices=[s.value for s in kafka.StartFrom], default=kafka.StartFrom.COMMITTED.value)
-    group.add_argument("--output-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value)
+    group.add_argument("--input-topic", default="orders", help="where the events are read")
+    group.add_argument("--output-topic", default="orders-per-minute-by-region", help="where results go, keyed by window")
+    group.add_argument("--dead-letter-topic", default="orders-dead-letter",
+                       help="where records that break the contract go, keyed by where they were read")
+    group.add_argument("--group-id", default="kappa-orders-per-minute", help="the consumer group whose offsets it commits")
+    group.add_argument("--start-from", choices=[s.value for s in kafka.StartFrom], default=kafka.StartFrom.COMMITTED.value,
+                       help="committed: the group's committed offsets, else the earliest")
+    group.add_argument("--output-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value,
+                       help="avro: the Confluent wire format")
     group.add_argument("--idle-timeout", default="10s", metavar="DURATION",
-                       help="a partition silent this long stops holding the watermark back")
+                       help="a partition silent this long stops holding the watermark back, at most "
+                       f"{format_duration_ms(MAX_IDLE_TIMEOUT_MS)}")
+    poll_max = format_duration_ms(MAX_POLL_MS)
     group.add_argument("--max-read", default=format_duration_ms(kafka.KafkaSource.max_read_ms), metavar="DURATION",
                        help="the longest a read of a partition lasts while the job is behind (a read that "
-                       "catches up ends there); its records and watermark move on when it ends")
+                       f"catches up ends there); its records and watermark move on when it ends; at most {poll_max}")
     group.add_argument("--idle-poll", default=format_duration_ms(kafka.KafkaSource.idle_poll_ms), metavar="DURATION",
                        help="how long a partition that had nothing to read waits before reading again: "
-                       "longer slows the growth of Flink's checkpointed state while idle (docs/design.md)")
+                       f"longer slows the growth of Flink's checkpointed state while idle (docs/design.md); "
+                       f"at most {poll_max}")
 
 
 def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int) -> kafka.KafkaSource:
@@ -83,17 +98,10 @@ def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: in
         group_id=args.group_id,
         start_from=kafka.StartFrom(args.start_from),
         max_out_of_orderness_ms=max_out_of_orderness_ms,
-        idle_timeout_ms=parse_duration_ms(args.idle_timeout),
-        max_read_ms=_positive_ms("--max-read", args.max_read),
-        idle_poll_ms=_positive_ms("--idle-poll", args.idle_poll),
+        idle_timeout_ms=duration_flag_ms("--idle-timeout", args.idle_timeout, MAX_IDLE_TIMEOUT_MS, positive=False),
+        max_read_ms=duration_flag_ms("--max-read", args.max_read, MAX_POLL_MS),
+        idle_poll_ms=duration_flag_ms("--idle-poll", args.idle_poll, MAX_POLL_MS),
     )
-
-
-def _positive_ms(flag: str, text: str) -> int:
-    duration_ms = parse_duration_ms(text)
-    if duration_ms <= 0:
-        raise ValueError(f"{flag} must be positive, got {text}")
-    return duration_ms
 
 
 def parse_rate(text: Optional[str]) -> Optional[float]:

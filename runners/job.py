@@ -51,6 +51,7 @@ class JobRequest:
     max_out_of_orderness_ms: int = 5_000
     max_event_time_skew_ms: int = orders.DEFAULT_MAX_EVENT_TIME_SKEW_MS
     per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
+    max_dead_letter_ratio: Optional[float] = None  # None: fail only when every record is a dead letter
 
     def order_parser(self) -> orders.OrderParser:
         return orders.OrderParser(self.max_event_time_skew_ms)
@@ -188,7 +189,11 @@ def run(request: JobRequest) -> Dict[str, Any]:
     result.wait_until_finish()
     elapsed = time.monotonic() - started
     writers.ensure_outputs(request.output_dir)
-    report = summary.summarise(request, _counters(result), elapsed, plan.replay)
+    if plan.replay is not None:
+        tally = summary.replay_tally(plan.replay)
+    else:
+        tally = summary.batch_tally(_counters(result))
+    report = summary.summarise(request, tally, elapsed)
     summary.write(report, request.output_dir)
     return report
 

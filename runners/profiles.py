@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
+import sys
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability import python_urns
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner.worker_handlers import (BeamFnControlServicer,
+                                                                           SubprocessSdkWorkerHandler, WorkerHandler)
+
+# A Ctrl-C reaches the whole process group. A worker process ignores it from its start (an ignored
+# signal stays ignored across exec), so none prints a traceback; the CLI's main thread is interrupted,
+# and the runner, shutting down, tells each worker to stop.
+WORKER_COMMAND = f"trap '' INT; exec {shlex.quote(sys.executable)} -m kappa.runners.sdk_worker"
+WORKER_ENVIRONMENT = "kappa:environment:worker_process:v1"
 
 from kappa.runners import lean_direct
 
@@ -59,8 +70,33 @@ class DirectProfile(RunnerProfile):
             workers = min(self.workers, parallel_inputs)
             if workers > 1:
                 options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
+                return beam.Pipeline(runner=_WorkerProcessRunner(), options=options)
             return beam.Pipeline(runner=FnApiRunner(), options=options)
         options.view_as(StandardOptions).streaming = True
         lean_direct.install()
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
 
+
+class _WorkerProcessRunner(FnApiRunner):
+    """The FnApiRunner with worker processes started by WORKER_COMMAND, handled by `_WorkerProcess`."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.SUBPROCESS_SDK:
+                environment.urn = WORKER_ENVIRONMENT
+                environment.payload = WORKER_COMMAND.encode()
+        return super().run_via_runner_api(pipeline_proto, options)
+
+
+@WorkerHandler.register_environment(WORKER_ENVIRONMENT, bytes)
+class _WorkerProcess(SubprocessSdkWorkerHandler):
+    """Beam's worker process handler, which also stops a worker that has not connected yet.
+
+    Beam's handler, closing, sends its worker the end of work only once the worker has connected; one
+    still starting (a run interrupted in its first seconds) would connect afterwards and wait for work
+    forever, and the runner for it. The end of work queued here reaches it whenever it connects.
+    """
+
+    def close(self) -> None:
+        self.control_conn.push(BeamFnControlServicer._DONE_MARKER)
+        super().close()

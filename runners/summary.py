@@ -1,14 +1,16 @@
-"""What a run did, in numbers that reconcile: records in = dead letters + dropped late + duplicates + counted.
+"""What a run did, in numbers that reconcile: records in = counted + duplicates + dead letters + dropped late.
 
-A record dropped for arriving after the allowed lateness never reaches any result, so it is counted
-where the watermark is known:
-- batch: a bounded input has no late records; the aggregation's `kappa/accepted` counter confirms it
-  (`records_in - dead_letters - accepted`);
-- replay: the replay plan sets the watermark, so it counts the valid records whose windows had all
-  expired on arrival (Beam's direct runner reports metrics of streaming runs incompletely, so replay
-  does not rely on them).
-For windows that hold each record once (fixed, session) the redeliveries are what remains; sliding
-windows hold a record several times, and there both stay unknown.
+Each figure is counted on its own, and the run fails a check (exit status 3) when they do not add up:
+- records in: batch, the readers' `kappa/records_in` counter; replay, the replay plan, which reads the
+  recording before it is played (Beam's direct runner reports metrics of streaming runs incompletely);
+- counted: the final counts in the written results; dead letters: the lines of the dead-letter files;
+- duplicates: batch, the aggregation's counters, `kappa/accepted - kappa/counted`; replay, the records
+  its plan sent into the stream less those counted (the check then shows that no window counted
+  more than was sent);
+- dropped late: batch, none (a bounded input's watermark passes no window before the input ends);
+  replay, the plan's count of valid records whose windows had all expired on arrival, since it sets
+  the watermark.
+Sliding windows hold a record several times, so there duplicates and drops stay unknown, unchecked.
 
 Final counts come from the written results: in accumulating mode the last (largest) pane of a window
 holds its final count, in discarding mode the panes add up to it.
@@ -16,15 +18,34 @@ holds its final count, in discarding mode the panes add up to it.
 from __future__ import annotations
 
 import collections
+import datetime
 import json
 import os
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional
 
 from kappa.io import writers
 from kappa.transforms import metrics
 from kappa.transforms.windowing import Accumulation, WindowKind
 
-SUMMARY_FILE = "summary.json"
+
+class Tally(NamedTuple):
+    """What a run's source and aggregation counted, apart from what it wrote."""
+
+    records_in: int
+    dropped_late: int
+    accepted: int  # valid records taken into windows, redeliveries included
+    counted: Optional[int] = None  # distinct records, as the aggregation counted them; None: from the results
+
+
+def batch_tally(counters: Dict[str, int]) -> Tally:
+    return Tally(records_in=counters.get(metrics.RECORDS_IN, 0), dropped_late=0,
+                 accepted=counters.get(metrics.ACCEPTED, 0), counted=counters.get(metrics.COUNTED, 0))
+
+
+def replay_tally(plan) -> Tally:
+    """From the `ReplayPlan`: it reads every record before the replay, sets the watermark and sends
+    the records that are not too late."""
+    return Tally(records_in=plan.records_in, dropped_late=plan.too_late, accepted=plan.sent)
 
 
 def final_counts(results: Iterable[dict], value_field: str, accumulation: Accumulation) -> Dict[str, dict]:
@@ -44,7 +65,7 @@ def final_counts(results: Iterable[dict], value_field: str, accumulation: Accumu
     return finals
 
 
-def summarise(request, counters: Dict[str, int], elapsed_s: float, plan=None) -> Dict[str, Any]:
+def summarise(request, tally: Tally, elapsed_s: float) -> Dict[str, Any]:
     definition, spec = request.definition, request.effective_spec
     results = list(writers.read_json_lines(request.output_dir, writers.RESULTS))
     finals = final_counts(results, definition.value_field, spec.accumulation)
@@ -52,18 +73,16 @@ def summarise(request, counters: Dict[str, int], elapsed_s: float, plan=None) ->
     per_key = collections.Counter()
     for final in finals.values():
         per_key[final[definition.key_field]] += final[definition.value_field]
+    window_starts = [final["window_start"] for final in finals.values()]
 
     dead_letters = sum(1 for _ in writers.read_json_lines(request.output_dir, writers.DEAD_LETTERS))
-    records_in = plan.records_in if plan is not None else counters.get(metrics.RECORDS_IN, 0)
+    records_in = tally.records_in
     dropped_late: Optional[int] = None
     duplicates: Optional[int] = None
     if spec.kind is not WindowKind.SLIDING:
-        if plan is not None:
-            dropped_late = plan.too_late
-        else:
-            dropped_late = records_in - dead_letters - counters.get(metrics.ACCEPTED, 0)
-        duplicates = records_in - dead_letters - dropped_late - counted
-    return {
+        dropped_late = tally.dropped_late
+        duplicates = tally.accepted - (counted if tally.counted is None else tally.counted)
+    report = {
         "pipeline": definition.name,
         "runner": request.profile.name,
         "mode": request.mode.value,
@@ -77,11 +96,35 @@ def summarise(request, counters: Dict[str, int], elapsed_s: float, plan=None) ->
         "duplicates": duplicates,
         "dropped_late": dropped_late,
         "windows": len(finals),
+        "first_window_start": min(window_starts, default=None),
+        "last_window_start": max(window_starts, default=None),
         "counted": counted,
         f"{definition.value_field}_per_{definition.key_field}": dict(sorted(per_key.items())),
         "elapsed_s": round(elapsed_s, 3),
         "events_per_s": round(records_in / elapsed_s) if elapsed_s > 0 else None,
     }
+    report["failed_check"] = failed_check(report, request.max_dead_letter_ratio)
+    return report
+
+
+def failed_check(report: Dict[str, Any], max_dead_letter_ratio: Optional[float]) -> Optional[str]:
+    """Why a finished run must still fail (one line), or None: its figures do not reconcile, or too
+    many records are dead letters (by default: all of them, when there was at least one)."""
+    records_in, dead_letters = report["records_in"], report["dead_letters"]
+    if report["duplicates"] is not None:
+        parts = (report["counted"], report["duplicates"], dead_letters, report["dropped_late"])
+        if records_in != sum(parts):
+            return ("the counts do not reconcile: records in {:,} != counted {:,} + duplicates {:,} + "
+                    "dead letters {:,} + dropped late {:,} (= {:,})".format(records_in, *parts, sum(parts)))
+    where = f"see {os.path.join(report['output'], writers.DEAD_LETTERS)}-*.jsonl"
+    if max_dead_letter_ratio is None:
+        if records_in and dead_letters == records_in:
+            return (f"every record read ({records_in:,}) is a dead letter ({where}; "
+                    "--max-dead-letter-ratio sets how many may be)")
+    elif dead_letters > max_dead_letter_ratio * records_in:
+        return (f"{dead_letters:,} of {records_in:,} records are dead letters ({dead_letters / records_in:.1%}), "
+                f"more than --max-dead-letter-ratio {max_dead_letter_ratio:g} allows ({where})")
+    return None
 
 
 def skipped_files(skipped) -> Dict[str, Any]:
@@ -90,7 +133,7 @@ def skipped_files(skipped) -> Dict[str, Any]:
 
 
 def write(report: Dict[str, Any], output_dir: str) -> None:
-    with open(os.path.join(output_dir, SUMMARY_FILE), "w", encoding="utf-8") as out:
+    with open(os.path.join(output_dir, writers.SUMMARY), "w", encoding="utf-8") as out:
         json.dump(report, out, indent=2)
         out.write("\n")
 
@@ -118,8 +161,7 @@ def render(report: Dict[str, Any]) -> str:
                          + [f"  {key:<12} {report[key]}" for key in
                             ("state", "job_name", "input", "output", "dead_letters")])
     per_key_field = next(k for k in report if "_per_" in k)
-    per_key = report[per_key_field]
-    width = max([len(k) for k in per_key] + [6])
+
     def number(value: Optional[int]) -> str:
         return "n/a (sliding)" if value is None else f"{value:,}"
 
@@ -132,10 +174,15 @@ def render(report: Dict[str, Any]) -> str:
         f"  dead letters {report['dead_letters']:>12,}",
         f"  dropped late {number(report['dropped_late']):>12}",
         f"  windows      {report['windows']:>12,}   results out {report['results_out']:,}",
+    ]
+    if report["windows"]:
+        lines += [f"  first window {_utc(report['first_window_start'])}   {report['first_window_start']}",
+                  f"  last window  {_utc(report['last_window_start'])}   {report['last_window_start']}"]
+    lines += [
         f"  elapsed      {report['elapsed_s']:>11.1f}s   {report['events_per_s'] or 0:,} events/s",
         f"  {per_key_field.replace('_', ' ')}:",
     ]
-    lines += [f"    {key:<{width}} {value:>10,}" for key, value in per_key.items()]
+    lines += per_key_table(report[per_key_field])
     lines.append(f"  output       {report['output']}")
     skipped = report["skipped_files"]
     if skipped["count"]:
@@ -143,3 +190,29 @@ def render(report: Dict[str, Any]) -> str:
                      + "; ".join(f"{s['path']} ({s['reason']})" for s in skipped["first"])
                      + ("; ..." if skipped["count"] > len(skipped["first"]) else ""))
     return "\n".join(lines)
+
+
+def _utc(epoch_ms: int) -> str:
+    """A window start as UTC ISO-8601, to the second (windows start on whole seconds)."""
+    moment = datetime.datetime.fromtimestamp(epoch_ms / 1000, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment.microsecond == 0 else moment.isoformat()
+
+
+KEY_WIDTH = 24  # longer keys are cut, with an ellipsis
+TABLE_ROWS = 50  # summary.json holds every key
+
+
+def per_key_table(per_key: Dict[str, int]) -> List[str]:
+    """One row per key, aligned whatever the keys hold: characters that do not print (newlines,
+    zero-width spaces) are escaped, long keys shortened; past TABLE_ROWS keys, how many more."""
+    keys = [_printable(key) for key in per_key]
+    width = max([len(k) for k in keys] + [6])
+    rows = [f"    {key:<{width}} {value:>10,}" for key, value in zip(keys, per_key.values())]
+    if len(rows) > TABLE_ROWS:
+        rows = rows[:TABLE_ROWS] + [f"    ... and {len(rows) - TABLE_ROWS:,} more (summary.json has them all)"]
+    return rows
+
+
+def _printable(key: str) -> str:
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in key)
+    return shown if len(shown) <= KEY_WIDTH else shown[:KEY_WIDTH - 1] + "\u2026"

@@ -1,9 +1,12 @@
 """The pinned versions that must agree across files: Beam in setup.py and the job server's pom, Flink in
-the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones."""
+the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones,
+and the Flink and Kafka versions `kappa --version` reports."""
 import re
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
+from kappa.runners import versions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,3 +23,9 @@ def test_flink_distribution_equals_the_job_servers_flink():
     makefile = re.search(r"^FLINK_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert makefile == _pom_property("flink.version")
     assert ".".join(makefile.split(".")[:2]) in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS
+
+
+def test_kappa_reports_the_versions_it_pins():
+    kafka_pom = (ROOT / "deps/kafka-broker/pom.xml").read_text()
+    kafka = re.search(r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)</version>", kafka_pom).group(1)
+    assert (versions.FLINK_VERSION, versions.KAFKA_VERSION) == (_pom_property("flink.version"), kafka)

@@ -51,7 +51,7 @@ def test_period_means_sliding_windows():
     (["--period", "2m", "--window", "1m"], "--period must not exceed --window"),
     (["--window-kind", "sliding"], "sliding windows need a positive --period"),
     (["--early-firing", "1500ms"], "whole number of seconds"),
-    (["--early-count", "0"], "early firing count must be positive"),
+    (["--early-count", "0"], "--early-count must be positive, got 0"),
     (["--early-firing", "10s", "--early-count", "5"], "choose one of --early-firing and --early-count"),
     (["--window", "0s"], "must be positive"),
     (["--allowed-lateness", "soon"], "bad duration"),

@@ -110,9 +110,9 @@ class DistinctCountPanes(beam.PTransform):
         self._spec = spec
 
     def expand(self, totals):
-        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs)
+        # Typed, so the state of `_CountRepeatedPanes` is keyed with a deterministic (string) coder.
+        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, DistinctCount])
         if self._spec.fires_once:
             return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
         discarding = self._spec.accumulation is Accumulation.DISCARDING
-        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding)).with_input_types(
-            Tuple[str, DistinctCount])
+        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding))

@@ -26,6 +26,12 @@ T = TypeVar("T")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _MILLIS_PER_UNIT = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+HOUR_MS = _MILLIS_PER_UNIT["h"]
+DAY_MS = _MILLIS_PER_UNIT["d"]
+# Flag bounds: far inside Beam's timestamp range for any event time the contract accepts, and beyond
+# any window or lateness a job needs.
+MAX_WINDOW_MS = 366 * DAY_MS  # --window, --period, --gap, --early-firing
+MAX_LATENESS_MS = 365 * DAY_MS  # --allowed-lateness, --max-out-of-orderness
 
 
 def parse_duration_ms(text: str) -> int:
@@ -34,6 +40,22 @@ def parse_duration_ms(text: str) -> int:
     if not match:
         raise ValueError(f"bad duration {text!r}: use a whole number with a unit, e.g. 500ms, 60s, 5m, 1h")
     return int(match.group(1)) * _MILLIS_PER_UNIT[match.group(2)]
+
+
+def duration_flag_ms(flag: str, text: str, at_most_ms: int, positive: bool = True) -> int:
+    """A flag's duration in ms, within (0 or 1 ms, `at_most_ms`); ValueError names the flag and its bound."""
+    lowest = "positive" if positive else "zero or positive"
+    if text.strip().startswith("-"):
+        raise ValueError(f"{flag} must be {lowest}, got {text}")
+    try:
+        duration_ms = parse_duration_ms(text)
+    except ValueError as err:
+        raise ValueError(f"{flag}: {err}") from None
+    if positive and duration_ms == 0:
+        raise ValueError(f"{flag} must be {lowest}, got {text}")
+    if duration_ms > at_most_ms:
+        raise ValueError(f"{flag} must be at most {format_duration_ms(at_most_ms)}, got {text}")
+    return duration_ms
 
 
 def format_duration_ms(ms: int) -> str:
@@ -170,17 +192,31 @@ class WindowSpec:
         }
 
 
-def add_window_flags(parser: argparse.ArgumentParser) -> None:
-    """Windowing flags; each left unset keeps the pipeline's own default."""
-    group = parser.add_argument_group("windowing (defaults come from the pipeline)")
-    group.add_argument("--window-kind", choices=[k.value for k in WindowKind])
-    group.add_argument("--window", metavar="DURATION", help="window size, e.g. 60s")
-    group.add_argument("--period", metavar="DURATION", help="sliding windows: start a window every DURATION")
-    group.add_argument("--gap", metavar="DURATION", help="session windows: close after DURATION of silence")
-    group.add_argument("--allowed-lateness", metavar="DURATION", help="how long a window accepts late records")
-    group.add_argument("--early-firing", metavar="DURATION", help="early pane every DURATION of processing time")
-    group.add_argument("--early-count", metavar="N", type=int, help="early pane every N records")
-    group.add_argument("--accumulation", choices=[a.value for a in Accumulation])
+def add_window_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Windowing flags; each left unset keeps the pipeline's own default. Returns their group."""
+    group = parser.add_argument_group("windowing and event time (unset: the pipeline's default, see "
+                                      "`kappa run NAME --help`)")
+    pipelines = "default: the pipeline's"
+    window_max, lateness_max = format_duration_ms(MAX_WINDOW_MS), format_duration_ms(MAX_LATENESS_MS)
+    group.add_argument("--window-kind", choices=[k.value for k in WindowKind],
+                       help=f"{pipelines}; --gap means session, --period sliding")
+    group.add_argument("--window", metavar="DURATION", help=f"window size, e.g. 60s, at most {window_max} ({pipelines})")
+    group.add_argument("--period", metavar="DURATION",
+                       help=f"sliding windows: start a window every DURATION, at most --window ({pipelines})")
+    group.add_argument("--gap", metavar="DURATION",
+                       help=f"session windows: close after DURATION of silence, at most {window_max} ({pipelines})")
+    group.add_argument("--allowed-lateness", metavar="DURATION",
+                       help=f"replay and stream: how long a window accepts late records, at most {lateness_max} "
+                       f"({pipelines})")
+    group.add_argument("--early-firing", metavar="DURATION",
+                       help=f"replay and stream: an early pane every DURATION of processing time, whole seconds, "
+                       f"at most {window_max} ({pipelines})")
+    group.add_argument("--early-count", metavar="N", type=int,
+                       help=f"replay and stream: an early pane every N records ({pipelines})")
+    group.add_argument("--accumulation", choices=[a.value for a in Accumulation],
+                       help=f"replay and stream: each pane the whole result, or what is new since the last "
+                       f"({pipelines})")
+    return group
 
 
 def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
@@ -194,18 +230,22 @@ def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
         raise ValueError("--gap applies to session windows only")
     if args.gap and args.window:
         raise ValueError("session windows take --gap, not --window")
+    size_flag = "--gap" if args.gap else "--window"
     size = args.gap or args.window
     changes: dict = {"kind": kind}
     if size:
-        changes["size_ms"] = parse_duration_ms(size)
-    changes["period_ms"] = parse_duration_ms(args.period) if args.period else (
+        changes["size_ms"] = duration_flag_ms(size_flag, size, MAX_WINDOW_MS)
+    changes["period_ms"] = duration_flag_ms("--period", args.period, MAX_WINDOW_MS) if args.period else (
         default.period_ms if kind is WindowKind.SLIDING else None)
     if args.allowed_lateness:
-        changes["allowed_lateness_ms"] = parse_duration_ms(args.allowed_lateness)
+        changes["allowed_lateness_ms"] = duration_flag_ms("--allowed-lateness", args.allowed_lateness,
+                                                          MAX_LATENESS_MS, positive=False)
     if args.early_firing:
-        changes["early_firing_delay_ms"] = parse_duration_ms(args.early_firing)
+        changes["early_firing_delay_ms"] = duration_flag_ms("--early-firing", args.early_firing, MAX_WINDOW_MS)
         changes["early_firing_count"] = None
     if args.early_count is not None:
+        if args.early_count < 1:
+            raise ValueError(f"--early-count must be positive, got {args.early_count}")
         changes["early_firing_count"] = args.early_count
         changes["early_firing_delay_ms"] = None
         if args.early_firing:

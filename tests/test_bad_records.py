@@ -1,7 +1,7 @@
-"""The bad-input corpus: every bad input, the exact outcome (dead letters with their reason, record and
-origin, counts that reconcile, or the exact one-line error and its exit code)."""
+"""The bad-input corpus, records and files: every bad record or file kappa reads, and its exact outcome (a
+dead letter with its reason, record and origin, counts that reconcile, or the exact one-line error and
+its exit status). Flags, outputs and the summary: `test_bad_flags.py`."""
 import base64
-import ctypes
 import gzip
 import json
 import os
@@ -17,6 +17,7 @@ from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.orders import Order, OrderParser
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.runners import cli, job
+from tests.permissions import unprivileged
 
 # ---------------------------------------------------------------------------------------------------
 # Records and files (input-corpus): the event contract, the readers, the input's files
@@ -139,8 +140,10 @@ def test_the_skew_is_a_flag_and_its_value_is_in_the_reason(tmp_path):
 
 @pytest.mark.parametrize("value,message", [
     ("0s", "kappa: error: --max-event-time-skew must be positive, got 0s"),
-    ("-1h", "kappa: error: bad duration '-1h': use a whole number with a unit, e.g. 500ms, 60s, 5m, 1h"),
-    ("1", "kappa: error: bad duration '1': use a whole number with a unit, e.g. 500ms, 60s, 5m, 1h"),
+    ("-1h", "kappa: error: --max-event-time-skew must be positive, got -1h"),
+    ("1", "kappa: error: --max-event-time-skew: bad duration '1': use a whole number with a unit, e.g. 500ms, 60s, "
+          "5m, 1h"),
+    ("366d", "kappa: error: --max-event-time-skew must be at most 365d, got 366d"),
 ])
 def test_a_bad_skew_is_a_usage_error(value, message, tmp_path, capsys):
     path = tmp_path / "orders.jsonl"
@@ -417,20 +420,10 @@ def test_an_input_with_no_file_to_read_is_a_usage_error(tmp_path, capsys):
         f"(2 skipped; {folder / 'notes.txt'}: {NOT_AN_ARCHIVE})")
 
 
-def without_permission_override():
-    """For a child process of root: drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its capability
-    bounding set, so the kernel checks file permission bits for it as for any user. (Switching to
-    `nobody` instead fails here: the interpreter lives under /root, mode 0700.)"""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
 def kappa_without_privileges(*argv):
     """`kappa ...` in a process of its own to which permission bits apply -> (exit status, stderr)."""
     done = subprocess.run([sys.executable, "-m", "kappa.runners.cli", *map(str, argv)], capture_output=True, text=True,
-                          preexec_fn=without_permission_override if os.geteuid() == 0 else None)
+                          preexec_fn=unprivileged())
     return done.returncode, done.stderr
 
 
@@ -442,7 +435,7 @@ def permission_bits_apply(tmp_path):
     try:
         code, err = kappa_without_privileges("pipelines")
         readable = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}).read()"], capture_output=True,
-                                  preexec_fn=without_permission_override if os.geteuid() == 0 else None)
+                                  preexec_fn=unprivileged())
     except (OSError, subprocess.SubprocessError) as err:
         pytest.skip(f"cannot start a process without the permission override: {err}")
     if code != 0 or readable.returncode == 0:
