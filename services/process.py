@@ -119,6 +119,10 @@ class Service:
     def stop(self) -> bool:
         return stop(self.pid_file)
 
+    def pids(self) -> List[int]:
+        """The processes it started (their children aside), for a look at what they listen on."""
+        return [int(self.pid_file.read_text())] if self.pid_file.exists() else []
+
     def describe(self) -> str:
         """One line saying where it listens, printed by `up`."""
         raise NotImplementedError
