@@ -204,13 +204,20 @@ def _newest(folder: Path, pattern: str) -> Path:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="flink_cluster", description=__doc__.splitlines()[0])
+    defaults = FlinkCluster(Path("build/flink"))
+    parser = argparse.ArgumentParser(prog="flink_cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["up", "down"])
-    parser.add_argument("--dir", type=Path, default=Path("build/flink"))
-    parser.add_argument("--rest-port", type=int, default=8081)
-    parser.add_argument("--worker-pool-port", type=int, default=50000)
+    parser.add_argument("--dir", type=Path, default=defaults.workdir,
+                        help="configuration, logs, pid files, checkpoints (default: %(default)s)")
+    parser.add_argument("--rest-port", type=int, default=defaults.rest_port,
+                        help="the REST API and web UI, what kappa run and kappa stop reach (default: %(default)s)")
+    parser.add_argument("--rpc-port", type=int, default=defaults.rpc_port,
+                        help="the job manager's RPC, what the task manager reaches (default: %(default)s)")
+    parser.add_argument("--worker-pool-port", type=int, default=defaults.worker_pool_port,
+                        help="the Beam worker pool, what jobs' --worker-pool names (default: %(default)s)")
     args = parser.parse_args(argv)
-    cluster = FlinkCluster(args.dir, rest_port=args.rest_port, worker_pool_port=args.worker_pool_port)
+    cluster = FlinkCluster(args.dir, rest_port=args.rest_port, rpc_port=args.rpc_port,
+                           worker_pool_port=args.worker_pool_port)
     return process.up_or_down(cluster, args.action, (deps.MissingDependency, FlinkRestError))
 
 
