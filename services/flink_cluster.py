@@ -86,28 +86,40 @@ class FlinkRest:
         return completed["state_size"] if completed else None
 
     def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
-        """Stop the job after a savepoint into target_dir; returns the savepoint's location."""
+        """Stop the job after a savepoint into target_dir; returns the savepoint's location once Flink
+        lists the job FINISHED (it reports the savepoint complete while the job is still stopping)."""
         trigger = self._call("POST", f"/jobs/{job_id}/stop", {"targetDirectory": target_dir, "drain": False})
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while True:
             status = self._call("GET", f"/jobs/{job_id}/savepoints/{trigger['request-id']}")
             if status["status"]["id"] == "COMPLETED":
-                operation = status.get("operation", {})
-                if "location" not in operation:
-                    raise FlinkRestError(f"savepoint of {job_id} failed: {operation.get('failure-cause')}")
-                return operation["location"]
+                break
+            if time.monotonic() >= deadline:
+                raise FlinkRestError(f"savepoint of {job_id} not done after {timeout_s:.0f}s")
             time.sleep(0.5)
-        raise FlinkRestError(f"savepoint of {job_id} not done after {timeout_s:.0f}s")
+        operation = status.get("operation", {})
+        if "location" not in operation:
+            raise FlinkRestError(f"savepoint of {job_id} failed: {operation.get('failure-cause')}")
+        state = self._await_end(job_id, deadline)
+        if state != "FINISHED":
+            how = f"ended {state}" if state in TERMINAL_STATES else f"is still {state} after {timeout_s:.0f}s"
+            raise FlinkRestError(f"savepoint {operation['location']} written, but job {job_id} {how}, not FINISHED")
+        return operation["location"]
 
     def cancel(self, job_id: str, timeout_s: float = 60) -> None:
         """Cancel the job and wait until it has released its slots."""
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._call("GET", f"/jobs/{job_id}")["state"] in ("CANCELED", "FAILED", "FINISHED"):
-                return
+        state = self._await_end(job_id, time.monotonic() + timeout_s)
+        if state not in TERMINAL_STATES:
+            raise FlinkRestError(f"job {job_id} still {state}, not cancelled, after {timeout_s:.0f}s")
+
+    def _await_end(self, job_id: str, deadline: float) -> str:
+        """The job's state once it has ended, or at the deadline."""
+        while True:
+            state = self._call("GET", f"/jobs/{job_id}")["state"]
+            if state in TERMINAL_STATES or time.monotonic() >= deadline:
+                return state
             time.sleep(0.5)
-        raise FlinkRestError(f"job {job_id} still not cancelled after {timeout_s:.0f}s")
 
 
 @dataclasses.dataclass
