@@ -25,10 +25,12 @@ setup: $(INSTALLED)
 
 deps: $(JOB_SERVER) $(KAFKA_LIB) $(FLINK_DIST)
 
-$(JOB_SERVER): deps/flink-job-server/pom.xml $(INSTALLED)
+# Beam's gRPC servers listen on every interface: a patched class ahead of Beam's keeps them on loopback.
+$(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopback.py $(INSTALLED)
 	rm -rf $(@D)/lib
 	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
-	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib \
+	$(BIN)/python -m kappa.services.grpc_loopback --lib $(@D)/lib --out $(@D)/grpc-loopback.jar
+	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib --before $(@D)/grpc-loopback.jar \
 		--main-class org.apache.beam.runners.flink.FlinkJobServerDriver --out $@
 
 $(KAFKA_LIB): deps/kafka-broker/pom.xml

@@ -259,12 +259,17 @@ def _profile(args: argparse.Namespace, mode: Mode, job_name: str) -> RunnerProfi
 
 
 def _stop(args: argparse.Namespace) -> int:
+    """Returns once Flink lists the job FINISHED, so a restart from the savepoint finds its slots free."""
     rest = FlinkRest(args.flink_master)
     try:
         found = rest.running_job(args.job)
-        location = rest.stop_with_savepoint(found["jid"], str(Path(args.savepoint).resolve()))
     except FlinkRestError as err:
         raise UsageError(str(err)) from None
+    try:
+        location = rest.stop_with_savepoint(found["jid"], str(Path(args.savepoint).resolve()))
+    except FlinkRestError as err:
+        print(f"kappa: error: {err}", file=sys.stderr)
+        return 1
     print(f"stopped {found['name']} ({found['jid']}); savepoint: {location}")
     print(f"restart it with: kappa run ... --flink-master {args.flink_master} --from-savepoint {location}")
     return 0

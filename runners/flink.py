@@ -1,7 +1,8 @@
 """The Flink runner profile: Beam's portable FlinkRunner, on an embedded Flink or a session cluster.
 
 - `--flink-master [local]` (default): the job server starts an embedded Flink for the job, and the
-  Python stages run in this process (LOOPBACK). Nothing to set up beyond `make deps`.
+  Python stages run in this process, as with Beam's LOOPBACK environment but from a worker pool of
+  kappa's own on loopback (Beam's listens on every interface). Nothing to set up beyond `make deps`.
 - `--flink-master HOST:PORT`: a Flink session cluster (`make flink-up`). The Python stages run in the
   Beam worker pool beside the task manager (EXTERNAL), as they would on a production cluster; a
   streaming job is submitted detached and keeps running after `kappa run` returns.
@@ -18,8 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from kappa.runners.profiles import Mode, RunnerProfile
-from kappa.services import deps
-from kappa.services.flink_cluster import FlinkRest
+from kappa.services import deps, worker_pool
+from kappa.services.flink_cluster import LOOPBACK_CONF_DIR, FlinkRest
 
 LOCAL = "[local]"
 # A stage's watermark moves when its bundle finishes, and the source's next read waits for it: the
@@ -55,6 +56,7 @@ class FlinkOptions(PipelineOptions):
         parser.add_argument("--attached_mode", type=bool)
         parser.add_argument("--externalized_checkpoints_enabled", type=bool)
         parser.add_argument("--retain_externalized_checkpoints_on_cancellation", type=bool)
+        parser.add_argument("--flink_conf_dir", help="the embedded Flink's configuration folder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +113,8 @@ class FlinkProfile(RunnerProfile):
             f"--parallelism={s.parallelism}",
         ]
         if s.embedded:
-            args.append("--environment_type=LOOPBACK")
+            pool, _ = worker_pool.in_process()
+            args += ["--environment_type=EXTERNAL", f"--environment_config={pool}"]
         else:
             # One Python worker process per slot: with Beam's default of one per task manager, every
             # slot's Python work shares one process and one core.
@@ -132,6 +135,8 @@ class FlinkProfile(RunnerProfile):
             flink.state_backend = s.state_backend.value
             flink.state_backend_storage_path = s.checkpoint_dir or _default_checkpoint_dir()
         flink.savepoint_path = s.from_savepoint
+        if s.embedded:
+            flink.flink_conf_dir = str(LOOPBACK_CONF_DIR)
         if mode is not Mode.BATCH:
             # Beam's default finishes the open bundle inside the snapshot and buffers its output into the
             # checkpoint; with a Python splittable DoFn as source that loses the source's windows (docs/design.md).

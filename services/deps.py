@@ -20,7 +20,9 @@ def _present(path: Path, what: str) -> Path:
 
 
 def job_server_jar() -> Path:
-    """The launcher jar of Beam's Flink job server (its manifest names the copied classpath)."""
+    """The launcher jar of Beam's Flink job server (its manifest names the copied classpath, after the
+    patch that keeps Beam's gRPC servers on loopback: `kappa.services.grpc_loopback`)."""
+    _present(root() / "flink-job-server" / "grpc-loopback.jar", "the job server's loopback patch")
     return _present(root() / "flink-job-server" / "job-server.jar", "the Beam Flink job server")
 
 

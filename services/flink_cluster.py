@@ -1,12 +1,17 @@
 """A Flink session cluster on loopback, from the `apache-flink` pip distribution, with a Beam SDK worker
 pool beside its task manager, as on a production cluster.
 
-    python -m kappa.services.flink_cluster up|down [--dir build/flink] [--rest-port 8081]
+    python -m kappa.services.flink_cluster up|down [--dir build/flink] [--rest-port 8081] [--rpc-port 6123]
+                                                   [--worker-pool-port 50000]
 
 Jobs reach it through Beam's job server and run their Python stages in the worker pool
 (`--environment_type=EXTERNAL`), which must run the same Python environment as the submitter. The
 distribution's version equals the Flink version of the job server (both pinned by `make deps`). The
 REST API (`/jobs/overview`, stop-with-savepoint) is what `kappa stop` and the tests talk to.
+
+Every endpoint listens on loopback (`flink-loopback/config.yaml`, `kappa.services.worker_pool`). The
+ports with a fixed default can be chosen; the others (blob server, task manager RPC and data exchange,
+metrics queries) are free ports the OS picks, so they never collide.
 """
 import argparse
 import dataclasses
@@ -23,6 +28,10 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from kappa.services import deps, process
+
+# The Flink settings that bind every endpoint to loopback, for the session cluster and the embedded Flink.
+LOOPBACK_CONF_DIR = Path(__file__).resolve().parent / "flink-loopback"
+TERMINAL_STATES = ("FINISHED", "CANCELED", "FAILED")
 
 
 def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -77,28 +86,40 @@ class FlinkRest:
         return completed["state_size"] if completed else None
 
     def stop_with_savepoint(self, job_id: str, target_dir: str, timeout_s: float = 120) -> str:
-        """Stop the job after a savepoint into target_dir; returns the savepoint's location."""
+        """Stop the job after a savepoint into target_dir; returns the savepoint's location once Flink
+        lists the job FINISHED (it reports the savepoint complete while the job is still stopping)."""
         trigger = self._call("POST", f"/jobs/{job_id}/stop", {"targetDirectory": target_dir, "drain": False})
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while True:
             status = self._call("GET", f"/jobs/{job_id}/savepoints/{trigger['request-id']}")
             if status["status"]["id"] == "COMPLETED":
-                operation = status.get("operation", {})
-                if "location" not in operation:
-                    raise FlinkRestError(f"savepoint of {job_id} failed: {operation.get('failure-cause')}")
-                return operation["location"]
+                break
+            if time.monotonic() >= deadline:
+                raise FlinkRestError(f"savepoint of {job_id} not done after {timeout_s:.0f}s")
             time.sleep(0.5)
-        raise FlinkRestError(f"savepoint of {job_id} not done after {timeout_s:.0f}s")
+        operation = status.get("operation", {})
+        if "location" not in operation:
+            raise FlinkRestError(f"savepoint of {job_id} failed: {operation.get('failure-cause')}")
+        state = self._await_end(job_id, deadline)
+        if state != "FINISHED":
+            how = f"ended {state}" if state in TERMINAL_STATES else f"is still {state} after {timeout_s:.0f}s"
+            raise FlinkRestError(f"savepoint {operation['location']} written, but job {job_id} {how}, not FINISHED")
+        return operation["location"]
 
     def cancel(self, job_id: str, timeout_s: float = 60) -> None:
         """Cancel the job and wait until it has released its slots."""
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._call("GET", f"/jobs/{job_id}")["state"] in ("CANCELED", "FAILED", "FINISHED"):
-                return
+        state = self._await_end(job_id, time.monotonic() + timeout_s)
+        if state not in TERMINAL_STATES:
+            raise FlinkRestError(f"job {job_id} still {state}, not cancelled, after {timeout_s:.0f}s")
+
+    def _await_end(self, job_id: str, deadline: float) -> str:
+        """The job's state once it has ended, or at the deadline."""
+        while True:
+            state = self._call("GET", f"/jobs/{job_id}")["state"]
+            if state in TERMINAL_STATES or time.monotonic() >= deadline:
+                return state
             time.sleep(0.5)
-        raise FlinkRestError(f"job {job_id} still not cancelled after {timeout_s:.0f}s")
 
 
 @dataclasses.dataclass
@@ -131,6 +152,7 @@ class FlinkCluster(process.Service):
         shutil.rmtree(conf, ignore_errors=True)
         shutil.copytree(home / "conf", conf)
         settings = _flatten(yaml.safe_load((home / "conf" / "config.yaml").read_text()))
+        settings.update(yaml.safe_load((LOOPBACK_CONF_DIR / "config.yaml").read_text()))
         settings.update({
             "rest.port": self.rest_port,
             "jobmanager.rpc.port": self.rpc_port,
@@ -147,16 +169,16 @@ class FlinkCluster(process.Service):
 
     def start(self) -> "FlinkCluster":
         home = deps.flink_home()
-        if process.port_open(self.rest_port):
-            raise process.ServiceError(f"port {self.rest_port} is already in use (a Flink cluster already up?)")
+        for port in (self.rest_port, self.rpc_port, self.worker_pool_port):
+            if process.port_open(port):
+                raise process.ServiceError(f"port {port} is already in use (a Flink cluster already up?)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_conf(home)
         pool_log = self.workdir / "log" / "worker-pool.log"
         # The pool starts each SDK worker as `python` from PATH: make that this environment's Python.
         python_first = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        pool = process.start([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                              f"--service_port={self.worker_pool_port}"], pool_log, self.workdir / "worker-pool.pid",
-                             env=python_first)
+        pool = process.start([sys.executable, "-m", "kappa.services.worker_pool", f"--port={self.worker_pool_port}"],
+                             pool_log, self.workdir / "worker-pool.pid", env=python_first)
         started = subprocess.run(self._script("start-cluster.sh"), env={**os.environ, **self._env()},
                                  capture_output=True, text=True)
         if started.returncode != 0:
@@ -179,9 +201,13 @@ class FlinkCluster(process.Service):
         pool = process.stop(self.workdir / "worker-pool.pid")
         return pool or "No " not in stopped.stdout
 
+    def pids(self) -> List[int]:
+        """The worker pool's, the job manager's and the task manager's (Flink's scripts write the last two)."""
+        return [int(pid) for pid_file in sorted(self.workdir.glob("*.pid")) for pid in pid_file.read_text().split()]
+
     def describe(self) -> str:
-        return (f"REST http://{self.rest_address}, Beam worker pool {self.worker_pool_address} "
-                f"(logs: {self.workdir / 'log'})")
+        return (f"REST http://{self.rest_address}, RPC localhost:{self.rpc_port}, "
+                f"Beam worker pool {self.worker_pool_address} (logs: {self.workdir / 'log'})")
 
 
 def _newest(folder: Path, pattern: str) -> Path:
@@ -190,13 +216,20 @@ def _newest(folder: Path, pattern: str) -> Path:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="flink_cluster", description=__doc__.splitlines()[0])
+    defaults = FlinkCluster(Path("build/flink"))
+    parser = argparse.ArgumentParser(prog="flink_cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["up", "down"])
-    parser.add_argument("--dir", type=Path, default=Path("build/flink"))
-    parser.add_argument("--rest-port", type=int, default=8081)
-    parser.add_argument("--worker-pool-port", type=int, default=50000)
+    parser.add_argument("--dir", type=Path, default=defaults.workdir,
+                        help="configuration, logs, pid files, checkpoints (default: %(default)s)")
+    parser.add_argument("--rest-port", type=int, default=defaults.rest_port,
+                        help="the REST API and web UI, what kappa run and kappa stop reach (default: %(default)s)")
+    parser.add_argument("--rpc-port", type=int, default=defaults.rpc_port,
+                        help="the job manager's RPC, what the task manager reaches (default: %(default)s)")
+    parser.add_argument("--worker-pool-port", type=int, default=defaults.worker_pool_port,
+                        help="the Beam worker pool, what jobs' --worker-pool names (default: %(default)s)")
     args = parser.parse_args(argv)
-    cluster = FlinkCluster(args.dir, rest_port=args.rest_port, worker_pool_port=args.worker_pool_port)
+    cluster = FlinkCluster(args.dir, rest_port=args.rest_port, rpc_port=args.rpc_port,
+                           worker_pool_port=args.worker_pool_port)
     return process.up_or_down(cluster, args.action, (deps.MissingDependency, FlinkRestError))
 
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from kappa.services import deps, process
+from kappa.services.flink_cluster import LOOPBACK_CONF_DIR
 
 
 @dataclasses.dataclass
@@ -26,7 +27,8 @@ class FlinkJobServer(process.Service):
         artifacts = tempfile.mkdtemp(prefix="artifacts-", dir=self.workdir)
         server = process.start(["java", "-jar", str(deps.job_server_jar()), "--flink-master", self.flink_master,
                                 "--job-port", str(self.job_port), "--artifact-port", "0",
-                                "--expansion-port", "-1", "--artifacts-dir", artifacts],
+                                "--expansion-port", "-1", "--artifacts-dir", artifacts,
+                                "--flink-conf-dir", str(LOOPBACK_CONF_DIR)],
                                self.log, self.pid_file)
         process.wait_until(lambda: process.port_open(self.job_port), f"Flink job server on {self.endpoint}",
                            60, self.log, server)

@@ -8,10 +8,11 @@ serializers reflect into, which Java 17 closes by default (FLINK-33161); Flink's
 the same list on the command line.
 """
 import argparse
+import os
 import sys
 import zipfile
 from pathlib import Path
-from typing import Iterable, List
+from typing import Iterable, List, Sequence
 
 # The packages Flink 1.19's config.yaml opens with env.java.opts.all.
 JAVA_17_OPENS = (
@@ -28,14 +29,14 @@ def _attribute(name: str, values: Iterable[str]) -> List[str]:
     return [f"{name}: {values[0]}"] + [f"  {value}" for value in values[1:]]
 
 
-def write_launcher_jar(lib_dir: Path, main_class: str, out: Path) -> Path:
-    jars = sorted(p.name for p in lib_dir.glob("*.jar"))
+def write_launcher_jar(lib_dir: Path, main_class: str, out: Path, before: Sequence[Path] = ()) -> Path:
+    """`before`: jars whose classes take precedence over the classpath's (a patched class)."""
+    jars = sorted(lib_dir.glob("*.jar"))
     if not jars:
         raise FileNotFoundError(f"no jars in {lib_dir}")
-    relative = lib_dir.resolve().relative_to(out.parent.resolve())
     lines = ["Manifest-Version: 1.0", f"Main-Class: {main_class}"]
     lines += _attribute("Add-Opens", JAVA_17_OPENS)
-    lines += _attribute("Class-Path", (f"{relative.as_posix()}/{jar}" for jar in jars))
+    lines += _attribute("Class-Path", (_relative(jar, out.parent) for jar in [*before, *jars]))
     tmp = out.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w") as jar:
         jar.writestr("META-INF/MANIFEST.MF", "\n".join(lines) + "\n")
@@ -43,13 +44,19 @@ def write_launcher_jar(lib_dir: Path, main_class: str, out: Path) -> Path:
     return out
 
 
+def _relative(jar: Path, folder: Path) -> str:
+    return Path(os.path.relpath(jar, folder)).as_posix()
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description="write a launcher jar for a copied classpath")
     parser.add_argument("--lib", required=True, type=Path)
     parser.add_argument("--main-class", required=True)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--before", type=Path, action="append", default=[], metavar="JAR",
+                        help="a jar listed before the classpath's (repeatable)")
     args = parser.parse_args(argv)
-    write_launcher_jar(args.lib, args.main_class, args.out)
+    write_launcher_jar(args.lib, args.main_class, args.out, args.before)
     return 0
 
 

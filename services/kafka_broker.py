@@ -1,9 +1,11 @@
 """A single-node Apache Kafka broker in KRaft mode on loopback, from the jars `make deps` copied.
 
-    python -m kappa.services.kafka_broker up|down [--dir build/kafka] [--port 9092]
+    python -m kappa.services.kafka_broker up|down [--dir build/kafka] [--port 9092] [--controller-port 9093]
+                                                  [--fresh]
 
-Each start formats a fresh log directory: the broker is for demos and tests, not for keeping data.
-Topics default to 4 partitions, so per-partition watermarks and idle partitions are exercised.
+A start keeps the data folder (`<dir>/data`) of the broker before it, so a broker restarted after a
+crash or a `down` serves the topics and records it had; `--fresh` (and a first start) formats an empty
+one. Topics default to 4 partitions, so per-partition watermarks and idle partitions are exercised.
 """
 import argparse
 import base64
@@ -48,6 +50,7 @@ class KafkaBroker(process.Service):
     controller_port: int = 9093
     partitions: int = 4
     heap: str = "512m"
+    fresh: bool = False  # format an empty data folder even if one is there
 
     @property
     def bootstrap_servers(self) -> str:
@@ -56,27 +59,34 @@ class KafkaBroker(process.Service):
     def _java(self, main_class: str, *args: str) -> List[str]:
         return ["java", f"-Xmx{self.heap}", "-cp", deps.kafka_classpath(), main_class, *args]
 
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
     def start(self) -> "KafkaBroker":
-        if self.pid_file.exists():
+        if process.running(self.pid_file):
             raise process.ServiceError(f"a broker already runs from {self.workdir} (stop it first)")
         for port in (self.port, self.controller_port):
             if process.port_open(port):
                 raise process.ServiceError(f"port {port} is already in use")
-        data = self.workdir / "data"
-        shutil.rmtree(data, ignore_errors=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         properties = self.workdir / "server.properties"
         properties.write_text(PROPERTIES.format(port=self.port, controller_port=self.controller_port,
-                                                data=data, partitions=self.partitions))
+                                                data=self.data, partitions=self.partitions))
+        if self.fresh or not (self.data / "meta.properties").exists():
+            self._format(properties)
+        broker = process.start(self._java("kafka.Kafka", str(properties)), self.log, self.pid_file)
+        process.wait_until(self._ready, f"Kafka broker on {self.bootstrap_servers}", 60, self.log, broker)
+        return self
+
+    def _format(self, properties: Path) -> None:
+        shutil.rmtree(self.data, ignore_errors=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # `=` form: a base64 id may start with "-", which would read as an option (Kafka's own ids avoid it).
         formatted = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                                               "-c", str(properties)), capture_output=True, text=True)
         if formatted.returncode != 0:
-            raise process.ServiceError(f"formatting {data} failed: {formatted.stderr.strip()[-500:]}")
-        broker = process.start(self._java("kafka.Kafka", str(properties)), self.log, self.pid_file)
-        process.wait_until(self._ready, f"Kafka broker on {self.bootstrap_servers}", 60, self.log, broker)
-        return self
+            raise process.ServiceError(f"formatting {self.data} failed: {formatted.stderr.strip()[-500:]}")
 
     def _ready(self) -> bool:
         from confluent_kafka.admin import AdminClient
@@ -90,14 +100,19 @@ class KafkaBroker(process.Service):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    defaults = KafkaBroker(Path("build/kafka"))
     parser = argparse.ArgumentParser(prog="kafka_broker", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down"])
-    parser.add_argument("--dir", type=Path, default=Path("build/kafka"))
-    parser.add_argument("--port", type=int, default=9092)
-    parser.add_argument("--controller-port", type=int, default=9093)
+    parser.add_argument("--dir", type=Path, default=defaults.workdir,
+                        help="configuration, log, pid file and the data folder (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="the broker's listener (default: %(default)s)")
+    parser.add_argument("--controller-port", type=int, default=defaults.controller_port,
+                        help="the KRaft controller's listener (default: %(default)s)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="up: start with an empty data folder (default: keep the one there)")
     args = parser.parse_args(argv)
-    return process.up_or_down(KafkaBroker(args.dir, args.port, args.controller_port), args.action,
-                              (deps.MissingDependency,))
+    broker = KafkaBroker(args.dir, args.port, args.controller_port, fresh=args.fresh)
+    return process.up_or_down(broker, args.action, (deps.MissingDependency,))
 
 
 if __name__ == "__main__":

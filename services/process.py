@@ -65,6 +65,17 @@ def wait_until(ready: Callable[[], bool], what: str, timeout_s: float, log: Unio
     raise ServiceError(f"{what} not ready after {timeout_s:.0f}s; {tail()}")
 
 
+def running(pid_file: Path) -> bool:
+    """Whether the process group the pid file names still runs (a crash leaves the file behind)."""
+    try:
+        os.killpg(int(pid_file.read_text()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
 def stop(pid_file: Path, timeout_s: float = 20.0) -> bool:
     """SIGTERM the process group named by the pid file, SIGKILL it if it lingers; False if none ran."""
     if not pid_file.exists():
@@ -118,6 +129,10 @@ class Service:
 
     def stop(self) -> bool:
         return stop(self.pid_file)
+
+    def pids(self) -> List[int]:
+        """The processes it started (their children aside), for a look at what they listen on."""
+        return [int(self.pid_file.read_text())] if self.pid_file.exists() else []
 
     def describe(self) -> str:
         """One line saying where it listens, printed by `up`."""

@@ -12,6 +12,7 @@ from kappa.io.replay import AddElements, ReplayStream
 from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
 from kappa.transforms.aggregation import FoldEvents
 from kappa.runners.flink import FlinkOptions
+from kappa.services import worker_pool
 from tests.scenarios import SCENARIOS
 
 
@@ -25,8 +26,10 @@ def _flink(request) -> beam.Pipeline:
     """Embedded Flink through one job server. Bundles of one element: Flink holds a stage's watermark
     until its bundle finishes, so a bigger bundle would let an element overtake the watermark before it."""
     server = request.getfixturevalue("flink_job_server")
+    pool, _ = worker_pool.in_process()  # Beam's LOOPBACK, on loopback
     options = PipelineOptions(["--runner=PortableRunner", f"--job_endpoint={server.endpoint}",
-                               "--environment_type=LOOPBACK", "--streaming", "--parallelism=1"])
+                               "--environment_type=EXTERNAL", f"--environment_config={pool}", "--streaming",
+                               "--parallelism=1"])
     options.view_as(FlinkOptions).max_bundle_size = 1
     return beam.Pipeline(options=options)
 

@@ -1,6 +1,8 @@
 """The options kappa hands Beam's Flink job server: Beam's Python SDK drops undeclared ones silently."""
 from kappa.runners.flink import Checkpointing, FlinkOptions, FlinkProfile, FlinkSettings
 from kappa.runners.profiles import Mode
+from kappa.services import worker_pool
+from kappa.services.flink_cluster import LOOPBACK_CONF_DIR
 
 
 def flink_options(mode: Mode, **settings) -> dict:
@@ -33,3 +35,11 @@ def test_a_session_cluster_gets_one_python_worker_per_slot():
     options = flink_options(Mode.STREAM, master="localhost:8081", parallelism=2)
     assert options["sdk_worker_parallelism"] == "2"  # Beam declares it without a type: it stays text
     assert options["environment_type"] == "EXTERNAL"
+
+
+def test_the_embedded_flink_and_its_python_stages_stay_on_loopback():
+    """Beam's LOOPBACK pool listens on every interface: kappa's own, in this process, on loopback."""
+    options = flink_options(Mode.STREAM)
+    assert (options["environment_type"], options["environment_config"]) == ("EXTERNAL", worker_pool.in_process()[0])
+    assert options["environment_config"].startswith("localhost:")
+    assert options["flink_conf_dir"] == str(LOOPBACK_CONF_DIR)

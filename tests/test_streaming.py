@@ -157,7 +157,8 @@ def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker,
     assert cli.main(["stop", job_name, "--savepoint", str(tmp_path / "savepoints"),
                      "--flink-master", flink_cluster.rest_address]) == 0
     savepoint = next((tmp_path / "savepoints").iterdir())
-    assert not [j for j in flink_cluster.rest.jobs() if j["name"] == job_name and j["state"] == "RUNNING"]
+    # `kappa stop` returns once Flink lists the job FINISHED, not when the savepoint is written.
+    assert [j["state"] for j in flink_cluster.rest.jobs() if j["name"] == job_name] == ["FINISHED"]
 
     for path in later:
         produce(kafka_broker, names["orders"], path)
