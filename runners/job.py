@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -97,10 +97,16 @@ def plan_inputs(request: JobRequest) -> InputPlan:
 
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
     parse = readers.order_parser(request.input_format, request.max_event_time_skew_ms)
-    parsed = readers.parse_records(readers.iter_records(request.inputs.files), parse)
+    parsed = readers.parse_records(_shown_as_progress(readers.iter_records(request.inputs.files)), parse)
     aggregation, spec = request.definition.aggregation, request.effective_spec
     fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
     return replay.plan_replay(parsed, aggregation, request.max_out_of_orderness_ms, spec, fold)
+
+
+def _shown_as_progress(records: Iterable[Any]) -> Iterator[Any]:
+    for record in records:
+        metrics.records_read_outside_a_pipeline()
+        yield record
 
 
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputPlan()) -> None:

@@ -26,6 +26,11 @@ def counter(name: str):
     return _ReportingCounter(beam_counter) if name == RECORDS_IN else beam_counter
 
 
+def records_read_outside_a_pipeline(n: int = 1) -> None:
+    """For the progress display only: a replay reads its recording while planning, before its job runs."""
+    _PROGRESS.add(n)
+
+
 class _ReportingCounter:
     """A Beam counter whose increments also go to this process's progress file."""
 
