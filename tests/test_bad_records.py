@@ -131,9 +131,9 @@ def test_event_times_out_of_range_and_from_the_future_are_dead_letters(tmp_path,
 
 def test_the_skew_is_a_flag_and_its_value_is_in_the_reason(tmp_path):
     path = tmp_path / "orders.jsonl"
-    lines = jsonl(path, order("o1", event_time=NOW_MS + HOUR_MS // 2))
+    lines = jsonl(path, order("o1", event_time=NOW_MS + HOUR_MS // 2), order("o2"))
     counts, dead_letters, _ = kappa_run(path, tmp_path / "out", "--max-event-time-skew", "10m")
-    assert counts == {} and dead_letters == [{
+    assert counts == {f"eu:{T0}": 1} and dead_letters == [{
         "record": lines[0].decode(), "origin": f"{path}@0",
         "error": "event_time too far ahead: more than 10m after the wall clock when read"}]
 
