@@ -51,7 +51,7 @@ def test_pre_aggregated_equals_per_element(archive, fmt, tmp_path, monkeypatch):
     assert summary["records_in"] == summary["counted"] + summary["duplicates"] + summary["dead_letters"]
 
 
-def test_fixed_windows_without_count_triggers_pre_aggregate_in_batch_and_stream():
+def test_fixed_windows_without_count_triggers_pre_aggregate_in_every_mode():
     definition = registry.get("orders-per-minute")
     fixed = WindowSpec(size_ms=60_000)
     late_and_early = WindowSpec(size_ms=60_000, allowed_lateness_ms=5_000, early_firing_delay_ms=1_000)
@@ -66,7 +66,9 @@ def test_fixed_windows_without_count_triggers_pre_aggregate_in_batch_and_stream(
     assert not request(Mode.STREAM, by_count).pre_aggregates
     assert not request(Mode.BATCH, fixed, per_element=True).pre_aggregates
     assert not request(Mode.STREAM, fixed, per_element=True).pre_aggregates
-    assert not request(Mode.REPLAY, fixed).pre_aggregates
+    assert request(Mode.REPLAY, late_and_early).pre_aggregates  # the records a replay sends together
+    assert not request(Mode.REPLAY, by_count).pre_aggregates
+    assert not request(Mode.REPLAY, fixed, per_element=True).pre_aggregates
     assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)).pre_aggregates
     assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000)).pre_aggregates
     with pytest.raises(ValueError, match="fixed windows without early firing by count only"):
