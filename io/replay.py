@@ -103,8 +103,9 @@ class _Planner:
         self.sent = 0
         self.too_late = 0
 
-    def expired(self, event_ms: int, watermark: Optional[int]) -> bool:
-        return watermark is not None and all(watermark > end + self.lateness_ms for _, end in self.windows(event_ms))
+    def expired(self, windows: List[Window], watermark: Optional[int]) -> bool:
+        """Whether every one of a record's windows is past its lateness at this watermark."""
+        return watermark is not None and all(watermark > end + self.lateness_ms for _, end in windows)
 
     def flush(self) -> None:
         if not self.pending:
@@ -168,7 +169,7 @@ def _plan_by_watermark(events: List[Any], planner: _Planner, points: List[int], 
     next_point = 0
     for event in events:
         event_ms = event_time_ms(event)
-        if planner.expired(event_ms, planner.watermark):
+        if planner.expired(planner.windows(event_ms), planner.watermark):
             planner.too_late += 1
             continue
         planner.pending.append(event)
@@ -216,12 +217,13 @@ def _plan_by_timers(events: List[Any], planner: _Planner, points: List[int], max
 
     for event in events:
         event_ms = event_time_ms(event)
-        if planner.expired(event_ms, now_wm):
+        event_windows = windows(event_ms)
+        if planner.expired(event_windows, now_wm):
             planner.too_late += 1
             continue
         key = key_value(event)[0]
         exact = every_record
-        for win in windows(event_ms):
+        for win in event_windows:
             if now_wm is not None and now_wm >= win[1]:
                 exact = True  # late: it fires a pane when it arrives
             elif (key, win) not in timers:

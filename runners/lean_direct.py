@@ -34,11 +34,6 @@ def _dofn_specs(dofn) -> Tuple[Set, Set]:
         return _uninspected(dofn)
 
 
-def _is_stateful(dofn) -> bool:
-    state_specs, timer_specs = _dofn_specs(dofn)
-    return bool(state_specs or timer_specs)
-
-
 def _copied(value):
     """A state value copied as deep as it can change: the merging adapter's window ids (a dict of
     window -> list of ids) by its lists, anything else deep-copied."""
@@ -64,10 +59,10 @@ def install() -> None:
     evaluator = transform_evaluator._ParDoEvaluator
     if getattr(evaluator, "_kappa_lean", False):
         return
+    # `userstate.is_stateful_dofn` looks `get_dofn_specs` up in its module when called, so it uses
+    # this one too; the evaluator imported its own name for it.
     userstate.get_dofn_specs = _dofn_specs
-    userstate.is_stateful_dofn = _is_stateful
     transform_evaluator.get_dofn_specs = _dofn_specs
-    transform_evaluator.is_stateful_dofn = _is_stateful
     checked_init = evaluator.__init__
 
     def reuse_dofn(self, *args, perform_dofn_pickle_test: bool = True, **kwargs) -> None:

@@ -7,7 +7,7 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
   inputs to spread (worker processes take about a second to start, so a small job stays in-process);
 - replay runs on the `BundleBasedDirectRunner`, the direct runner that executes TestStream with
   watermarks, processing time, triggers and late data exactly as a streaming runner would, without
-  its per-bundle introspection (`kappa.runners.lean_direct`).
+  its per-bundle overheads (`kappa.runners.lean_direct`).
 """
 from __future__ import annotations
 
