@@ -3,7 +3,10 @@
 The pipeline transform is the same in every mode; only what feeds it and what runs it change:
 - batch: the archive is read as a bounded source; the windowing keeps its windows and lateness but
   emits one final pane per window (see `WindowSpec.final_only`);
-- replay: the archive is played as a stream (`kappa.io.replay`) with the windowing exactly as declared;
+- replay: the archive is played as a stream (`kappa.io.replay`) with the windowing exactly as declared:
+  on Flink as a TestStream; on the direct runner the windowed grouping is played in this process by
+  Beam's trigger driver (`kappa.runners.replay_panes`), and its panes go through the rest of the
+  pipeline in Beam;
 - stream: orders are read from Kafka and results written to Kafka, with the windowing as declared,
   until the job is stopped.
 """
@@ -20,10 +23,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from kappa.io import input_files, kafka, orders, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.pipelines.registry import PipelineDefinition
-from kappa.runners import summary
+from kappa.runners import replay_panes, summary
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import FoldEvents
+from kappa.transforms.aggregation import FoldEvents, grouping_of
 from kappa.transforms.windowing import WindowSpec
 
 
@@ -76,6 +79,7 @@ class InputPlan:
     the byte ranges a backfill reads in either plan (which also decide how many workers it gets)."""
 
     replay: Optional[replay.ReplayPlan] = None
+    panes: Optional[Tuple[replay_panes.PaneRecord, ...]] = None  # the replay's grouping, played in process
     splits: Tuple[splits.FileSplit, ...] = ()
 
     @property
@@ -89,7 +93,12 @@ class InputPlan:
 
 def plan_inputs(request: JobRequest) -> InputPlan:
     if request.mode is Mode.REPLAY:
-        return InputPlan(replay=plan_replay(request))
+        plan = plan_replay(request)
+        if not request.profile.replays_in_process:
+            return InputPlan(replay=plan)
+        grouped, combine_fn = grouping_of(request.definition.aggregation, request.pre_aggregates)
+        player = replay_panes.PanePlayer(request.effective_spec, grouped, combine_fn)
+        return InputPlan(replay=plan, panes=tuple(map(replay_panes.PaneRecord.of, player.play(plan.steps))))
     if request.mode is Mode.BATCH:
         return InputPlan(splits=tuple(splits.plan_splits(request.inputs.files, splits.SPLIT_BYTES)))
     return InputPlan()
@@ -113,8 +122,11 @@ def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputP
     """The job graph; a bounded run takes the plan of what it reads."""
     definition, spec = request.definition, request.effective_spec
     parsed = _read(pipeline, request, plan)
-    plan_of = definition.pre_aggregated if request.pre_aggregates else definition.per_element
-    results = parsed.valid | definition.name >> plan_of(spec)
+    if plan.panes is not None:
+        results = parsed.valid | definition.name >> definition.results(spec)
+    else:
+        plan_of = definition.pre_aggregated if request.pre_aggregates else definition.per_element
+        results = parsed.valid | definition.name >> plan_of(spec)
     if request.mode is Mode.STREAM:
         _write_to_kafka(results, parsed.dead_letters, request)
     else:
@@ -122,7 +134,8 @@ def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputP
 
 
 def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> readers.ParsedEvents:
-    """Valid events, or their partial aggregates when the request pre-aggregates; and dead letters."""
+    """Valid events, or their partial aggregates when the request pre-aggregates, or the panes of a replay
+    played in process; and dead letters."""
     aggregation, spec = request.definition.aggregation, request.effective_spec
     if request.mode is Mode.STREAM:
         decode = Decoder(orders.SUBJECT, request.order_parser().from_mapping)
@@ -132,8 +145,12 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
         return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(None if fold else orders.Order)
     if request.mode is Mode.REPLAY:
         element_type = Any if request.pre_aggregates else request.definition.event_type
+        if plan.panes is not None:
+            valid = pipeline | "ReplayPanes" >> replay_panes.PlayedPanes(plan.panes)
+        else:
+            valid = pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type)
         return readers.ParsedEvents(
-            valid=pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type),
+            valid=valid,
             dead_letters=pipeline | "ReplayDeadLetters" >> beam.Create(plan.replay.dead_letters).with_output_types(Any))
     if request.pre_aggregates:
         read = "PreAggregate" >> readers.PreAggregateSplits(request.order_parser(), aggregation, spec)

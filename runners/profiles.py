@@ -5,9 +5,9 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
 - batch (backfill) runs on the `FnApiRunner`, Beam's portable runner with combiner lifting and fused
   stages: in this process, or in one worker process per core when the job has that many independent
   inputs to spread (worker processes take about a second to start, so a small job stays in-process);
-- replay runs on the `BundleBasedDirectRunner`, the direct runner that executes TestStream with
-  watermarks, processing time, triggers and late data exactly as a streaming runner would, without
-  its per-bundle overheads (`kappa.runners.lean_direct`).
+- replay plays its windowed grouping in this process on Beam's own trigger driver, as Beam's
+  direct runner would run it step by step (`kappa.runners.replay_panes`), and the rest of the
+  pipeline, from the panes on, on the `FnApiRunner` in this process.
 """
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ import sys
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import python_urns
-from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.portability.fn_api_runner.worker_handlers import (BeamFnControlServicer,
                                                                            SubprocessSdkWorkerHandler, WorkerHandler)
@@ -30,8 +29,6 @@ from apache_beam.runners.portability.fn_api_runner.worker_handlers import (BeamF
 # and the runner, shutting down, tells each worker to stop.
 WORKER_COMMAND = f"trap '' INT; exec {shlex.quote(sys.executable)} -m kappa.runners.sdk_worker"
 WORKER_ENVIRONMENT = "kappa:environment:worker_process:v1"
-
-from kappa.runners import lean_direct
 
 
 class Mode(enum.Enum):
@@ -44,6 +41,7 @@ class RunnerProfile:
     """Turns a mode into a ready `beam.Pipeline`; one subclass per runner family."""
 
     name: str
+    replays_in_process = False  # replay's grouping played by `replay_panes`, not a TestStream on the runner
     detaches = False  # whether a streaming job keeps running after `kappa run` returns
     job_name: Optional[str] = None
 
@@ -58,6 +56,7 @@ class RunnerProfile:
 
 class DirectProfile(RunnerProfile):
     name = "direct"
+    replays_in_process = True
 
     def __init__(self, workers: Optional[int] = None):
         if workers is not None and workers < 1:
@@ -65,16 +64,11 @@ class DirectProfile(RunnerProfile):
         self.workers = workers or os.cpu_count() or 1
 
     def pipeline(self, mode: Mode, parallel_inputs: int = 1) -> beam.Pipeline:
-        options = PipelineOptions()
-        if mode is Mode.BATCH:
-            workers = min(self.workers, parallel_inputs)
-            if workers > 1:
-                options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
-                return beam.Pipeline(runner=_WorkerProcessRunner(), options=options)
-            return beam.Pipeline(runner=FnApiRunner(), options=options)
-        options.view_as(StandardOptions).streaming = True
-        lean_direct.install()
-        return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
+        workers = min(self.workers, parallel_inputs) if mode is Mode.BATCH else 1
+        if workers > 1:
+            options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
+            return beam.Pipeline(runner=_WorkerProcessRunner(), options=options)
+        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions())
 
 
 class _WorkerProcessRunner(FnApiRunner):

@@ -1,10 +1,14 @@
-"""Services the tests start themselves, once per session, on free loopback ports, and stop at the end."""
+"""Services the tests start themselves, once per session, on free loopback ports, and stop at the end;
+and the direct runner's TestStream made lean for the session (`tests/lean_direct.py`)."""
 import pytest
 
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.job_server import FlinkJobServer
 from kappa.services.kafka_broker import KafkaBroker
 from kappa.services.process import free_port
+from tests import lean_direct
+
+lean_direct.install()
 
 
 @pytest.fixture(scope="session")

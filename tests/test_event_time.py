@@ -1,17 +1,20 @@
 """The event-time scenarios, each asserting the exact panes, on every runner that executes TestStream,
-and through both aggregation plans: per element, and pre-aggregated, where each arrival of orders
-(one TestStream step, as one read of a Kafka partition) comes folded into partials."""
+and played in process the way `--runner direct` replays (`kappa.runners.replay_panes`), through both
+aggregation plans: per element, and pre-aggregated, where each arrival of orders (one TestStream step,
+as one read of a Kafka partition) comes folded into partials."""
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, ReplayStream
 from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
-from kappa.transforms.aggregation import FoldEvents
+from kappa.transforms.aggregation import FoldEvents, grouping_of
 from kappa.runners.flink import FlinkOptions
+from kappa.runners.replay_panes import PanePlayer, PaneRecord, PlayedPanes
 from kappa.services import worker_pool
 from tests.scenarios import SCENARIOS
 
@@ -34,18 +37,36 @@ def _flink(request) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-RUNNERS = {"direct": _direct, "flink": _flink}
+def _played(request) -> beam.Pipeline:
+    """The rest of the pipeline, after the grouping played in process, as a replay runs it."""
+    return beam.Pipeline(runner=FnApiRunner())
 
 
-def _per_element(pipeline, scenario):
+RUNNERS = {"direct": _direct, "flink": _flink, "played": _played}
+
+
+def _folded(scenario):
+    fold = FoldEvents(ORDER_IDS_BY_REGION, scenario.spec)
+    return [AddElements(tuple((p.value, p.timestamp.micros // 1000) for p in fold([o for o, _ in step.elements])))
+            if isinstance(step, AddElements) else step for step in scenario.steps]
+
+
+def _per_element(pipeline, scenario, played):
+    if played:
+        return _played_panes(pipeline, scenario, scenario.steps, pre_aggregated=False)
     return pipeline | ReplayStream(scenario.steps, Order) | ORDERS_PER_MINUTE.per_element(scenario.spec)
 
 
-def _pre_aggregated(pipeline, scenario):
-    fold = FoldEvents(ORDER_IDS_BY_REGION, scenario.spec)
-    steps = [AddElements(tuple((p.value, p.timestamp.micros // 1000) for p in fold([o for o, _ in step.elements])))
-             if isinstance(step, AddElements) else step for step in scenario.steps]
-    return pipeline | ReplayStream(steps) | ORDERS_PER_MINUTE.pre_aggregated(scenario.spec)
+def _pre_aggregated(pipeline, scenario, played):
+    if played:
+        return _played_panes(pipeline, scenario, _folded(scenario), pre_aggregated=True)
+    return pipeline | ReplayStream(_folded(scenario)) | ORDERS_PER_MINUTE.pre_aggregated(scenario.spec)
+
+
+def _played_panes(pipeline, scenario, steps, pre_aggregated):
+    player = PanePlayer(scenario.spec, *grouping_of(ORDER_IDS_BY_REGION, pre_aggregated))
+    panes = map(PaneRecord.of, player.play(steps))
+    return pipeline | PlayedPanes(panes) | ORDERS_PER_MINUTE.results(scenario.spec)
 
 
 PLANS = {"per-element": _per_element, "pre-aggregated": _pre_aggregated}
@@ -63,7 +84,7 @@ def test_scenario_panes(scenario, runner, plan, request):
     if plan == "pre-aggregated" and not ORDER_IDS_BY_REGION.can_pre_aggregate(scenario.spec):
         pytest.skip("an early firing by element count needs every element: no pre-aggregation")
     with RUNNERS[runner](request) as pipeline:
-        assert_that(PLANS[plan](pipeline, scenario), equal_to(list(expected)))
+        assert_that(PLANS[plan](pipeline, scenario, runner == "played"), equal_to(list(expected)))
 
 
 def test_every_flink_difference_says_why():

@@ -42,6 +42,26 @@ class WindowedAggregation:
         return spec.kind is WindowKind.FIXED and spec.early_firing_count is None
 
 
+# An element as the grouping receives it: (element, its event time in ms) -> (key, value, event time in ms).
+Grouped = Callable[[Any, int], Tuple[Hashable, Any, int]]
+
+
+def grouping_of(aggregation: WindowedAggregation, pre_aggregated: bool) -> Tuple[Grouped, beam.CombineFn]:
+    """What the `CombinePerKey` of each plan groups, and with which combiner: events keyed by
+    `key_value` at their event time, or (key, accumulator) partials at their window's start merged."""
+    if pre_aggregated:
+        return _partial_as_grouped, _MergeAccumulators(aggregation.combine_fn)
+
+    def event_as_grouped(event: Any, _: int) -> Tuple[Hashable, Any, int]:
+        key, value = aggregation.key_value(event)
+        return key, value, aggregation.event_time_ms(event)
+    return event_as_grouped, aggregation.combine_fn
+
+
+def _partial_as_grouped(partial: Tuple[Hashable, Any], start_ms: int) -> Tuple[Hashable, Any, int]:
+    return partial[0], partial[1], start_ms
+
+
 class AggregatePerElement(beam.PTransform):
     """Events -> (key, combined output) per pane of each (key, window), as the spec fires them."""
 

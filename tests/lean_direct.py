@@ -1,7 +1,8 @@
-"""Beam 2.62's BundleBasedDirectRunner without its per-bundle overheads, for replays.
+"""Beam 2.62's BundleBasedDirectRunner without its per-bundle overheads, for the TestStream tests.
 
-A replay sends thousands of small bundles, and py-spy profiles put most of a replay's time in what
-that runner does per bundle rather than per element (docs/design.md, "Replay"):
+The TestStream references (scenarios, replay plans) send hundreds of small bundles, and py-spy
+profiles put most of their time in what that runner does per bundle rather than per element
+(docs/design.md, "Replay"):
 - for every bundle of every ParDo it pickles and unpickles the DoFn (a check that it can be
   serialised) and inspects the signature of each of its methods, several times, to learn whether it
   keeps state. `install()` makes it reuse each DoFn instance and remember what its signatures say:
