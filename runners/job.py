@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.utils.windowed_value import WindowedValue
 
 from kappa.io import input_files, kafka, orders, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
@@ -79,7 +80,7 @@ class InputPlan:
     the byte ranges a backfill reads in either plan (which also decide how many workers it gets)."""
 
     replay: Optional[replay.ReplayPlan] = None
-    panes: Optional[Tuple[replay_panes.PaneRecord, ...]] = None  # the replay's grouping, played in process
+    panes: Optional[Tuple[WindowedValue, ...]] = None  # the replay's grouping, played in process
     splits: Tuple[splits.FileSplit, ...] = ()
 
     @property
@@ -98,7 +99,7 @@ def plan_inputs(request: JobRequest) -> InputPlan:
             return InputPlan(replay=plan)
         grouped, combine_fn = grouping_of(request.definition.aggregation, request.pre_aggregates)
         player = replay_panes.PanePlayer(request.effective_spec, grouped, combine_fn)
-        return InputPlan(replay=plan, panes=tuple(map(replay_panes.PaneRecord.of, player.play(plan.steps))))
+        return InputPlan(replay=plan, panes=tuple(player.play(plan.steps)))
     if request.mode is Mode.BATCH:
         return InputPlan(splits=tuple(splits.plan_splits(request.inputs.files, splits.SPLIT_BYTES)))
     return InputPlan()

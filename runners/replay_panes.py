@@ -15,11 +15,18 @@ What the direct runner's streaming GroupByKey does with each step, and so what t
   fires, until none is due;
 - the end of the stream moves the watermark to the end of time.
 Each step is finished before the next, as the direct runner finishes a TestStream step.
+
+Unlike the direct runner, which keeps every window's state for good, a window that can emit nothing
+more is forgotten, as a streaming runner's garbage collection forgets it: so a replay's state and its
+cost per step stay those of the windows still open, however long the recording. That is a window past
+its allowed lateness (an element for it is dropped on arrival) with no timer left to fire and no
+watermark hold. Merging (session) windows keep theirs: a late element can still bridge into an
+expired session, and the direct runner then lets that session's end-of-life swallow it.
 """
 from __future__ import annotations
 
-import dataclasses
 import heapq
+import pickle
 from typing import Any, Dict, Hashable, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
@@ -33,6 +40,29 @@ from apache_beam.utils.windowed_value import WindowedValue
 from kappa.io.replay import AddElements, AdvanceWatermark, Step
 from kappa.transforms.aggregation import Grouped
 from kappa.transforms.windowing import WindowSpec
+
+_WINDOW_IDS = trigger.MergeableStateAdapter.WINDOW_IDS.tag  # where the driver's state maps windows to ids
+
+
+def _without_extraction_once() -> None:
+    """Beam 2.62's driver state defines a new CombineFn class (`without_extraction`) on every read and
+    write of a counting state cell, a quarter of a replay's grouping time; the class depends only on
+    the cell's name and combiner, so each is defined once. Idempotent."""
+    tag_class = trigger._CombiningValueStateTag
+    if getattr(tag_class, "_kappa_once", False):
+        return
+    defined: Dict[Tuple[str, int], Tuple[beam.CombineFn, Any]] = {}
+    define = tag_class.without_extraction
+
+    def without_extraction(self):
+        key = (self.tag, id(self.combine_fn))
+        known = defined.get(key)
+        if known is None or known[0] is not self.combine_fn:
+            known = defined[key] = (self.combine_fn, define(self))
+        return known[1]
+
+    tag_class.without_extraction = without_extraction
+    tag_class._kappa_once = True
 
 
 class _KeyedTimers:
@@ -69,8 +99,10 @@ class PanePlayer:
     each window's panes in the order they fired."""
 
     def __init__(self, spec: WindowSpec, grouped: Grouped, combine_fn: beam.CombineFn):
+        _without_extraction_once()
+        windowing = spec.window_into().windowing
         self._clock = TestClock()
-        self._driver = trigger.create_trigger_driver(spec.window_into().windowing, clock=self._clock)
+        self._driver = trigger.create_trigger_driver(windowing, clock=self._clock)
         self._window_fn: WindowFn = spec.window_fn()
         self._grouped = grouped
         self._combine_fn = combine_fn
@@ -78,6 +110,9 @@ class PanePlayer:
         self._holds: Dict[Hashable, Timestamp] = {}
         self._timers = _KeyedTimers()
         self._input_watermark = MIN_TIMESTAMP
+        self._allowed_lateness = windowing.allowed_lateness
+        self._forgets = not self._window_fn.is_merging()
+        self._hold_tag = self._driver.WATERMARK_HOLD.tag
 
     def play(self, steps: Iterable[Step]) -> Iterator[WindowedValue]:
         for step in steps:
@@ -130,51 +165,49 @@ class PanePlayer:
 
     def _settle(self, key: Hashable, state: trigger.InMemoryUnmergedState) -> None:
         """After a key's work: its watermark hold, its next timers, and no state for a key with none."""
+        if self._forgets:
+            self._forget_expired(state)
         hold = state.get_earliest_hold()
         if hold == MAX_TIMESTAMP:
             self._holds.pop(key, None)
         else:
             self._holds[key] = hold
         self._timers.note(key, state)
-        if not state.state and not state.timers and not state.global_state:
+        if not state.state and not state.timers and not any(state.global_state.values()):
             del self._states[key]
+
+    def _forget_expired(self, state: trigger.InMemoryUnmergedState) -> None:
+        ids_of = state.global_state.get(_WINDOW_IDS)  # window -> its state's ids
+        if not ids_of:
+            return
+        for window, ids in list(ids_of.items()):
+            if self._input_watermark <= window.end + self._allowed_lateness:
+                continue
+            if any(i in state.timers or self._hold_tag in state.state.get(i, ()) for i in ids):
+                continue
+            for window_id in ids:
+                state.state.pop(window_id, None)
+            del ids_of[window]
 
     def _panes(self, key: Hashable, fired: Iterable[WindowedValue]) -> Iterator[WindowedValue]:
         for pane in fired:
             yield pane.with_value((key, self._combine_fn.apply(pane.value)))
 
 
-@dataclasses.dataclass(frozen=True)
-class PaneRecord:
-    """A pane as plain data, to cross into a pipeline and become a windowed value again there."""
-
-    key: Hashable
-    output: Any
-    timestamp_us: int
-    window: Any
-    pane: Any
-
-    @classmethod
-    def of(cls, pane: WindowedValue) -> "PaneRecord":
-        key, output = pane.value
-        return cls(key, output, pane.timestamp.micros, pane.windows[0], pane.pane_info)
-
-
-class _AsPane(beam.DoFn):
-    def process(self, record: PaneRecord) -> Iterator[WindowedValue]:
-        yield WindowedValue((record.key, record.output), Timestamp(micros=record.timestamp_us),
-                            (record.window,), record.pane)
-
-
 class PlayedPanes(beam.PTransform):
     """PBegin -> (key, combined output) per pane, each in its window with its pane info, in firing order:
-    what the grouping of the same steps emits on the direct runner."""
+    what the grouping of the same steps emits on the direct runner.
 
-    def __init__(self, panes: Iterable[PaneRecord]):
+    The panes cross into the pipeline as one pickled element, read in one bundle, so a stateful step
+    after them sees each window's panes in order; Beam would pickle a `Create`'s values one by one,
+    with dill, ten times slower.
+    """
+
+    def __init__(self, panes: Iterable[WindowedValue]):
         super().__init__()
-        self._panes = list(panes)
+        self._panes = pickle.dumps(list(panes), protocol=pickle.HIGHEST_PROTOCOL)
 
     def expand(self, pbegin):
         return (pbegin
-                | "Panes" >> beam.Create(self._panes, reshuffle=False).with_output_types(Any)
-                | "Windowed" >> beam.ParDo(_AsPane()))
+                | "Panes" >> beam.Create([self._panes])
+                | "Windowed" >> beam.FlatMap(pickle.loads).with_output_types(Any))

@@ -14,7 +14,7 @@ from kappa.io.replay import AddElements, ReplayStream
 from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
 from kappa.transforms.aggregation import FoldEvents, grouping_of
 from kappa.runners.flink import FlinkOptions
-from kappa.runners.replay_panes import PanePlayer, PaneRecord, PlayedPanes
+from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.services import worker_pool
 from tests.scenarios import SCENARIOS
 
@@ -65,8 +65,7 @@ def _pre_aggregated(pipeline, scenario, played):
 
 def _played_panes(pipeline, scenario, steps, pre_aggregated):
     player = PanePlayer(scenario.spec, *grouping_of(ORDER_IDS_BY_REGION, pre_aggregated))
-    panes = map(PaneRecord.of, player.play(steps))
-    return pipeline | PlayedPanes(panes) | ORDERS_PER_MINUTE.results(scenario.spec)
+    return pipeline | PlayedPanes(player.play(steps)) | ORDERS_PER_MINUTE.results(scenario.spec)
 
 
 PLANS = {"per-element": _per_element, "pre-aggregated": _pre_aggregated}

@@ -18,7 +18,7 @@ from kappa.io.orders import Order
 from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, ReplayStream, plan_replay
 from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
 from kappa.runners import cli
-from kappa.runners.replay_panes import PanePlayer, PaneRecord, PlayedPanes
+from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.transforms.aggregation import FoldEvents, grouping_of
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 from tests.reference import replay_reference
@@ -89,7 +89,7 @@ def panes_on_teststream(steps, spec, folded):
 def panes_played(steps, spec, folded):
     panes = PanePlayer(spec, *grouping_of(ORDER_IDS_BY_REGION, folded)).play(steps)
     pipeline = beam.Pipeline(runner=FnApiRunner())
-    return _results_of(pipeline, pipeline | PlayedPanes(map(PaneRecord.of, panes)) | ORDERS_PER_MINUTE.results(spec))
+    return _results_of(pipeline, pipeline | PlayedPanes(panes) | ORDERS_PER_MINUTE.results(spec))
 
 
 SPECS = {
