@@ -13,9 +13,10 @@ from typing import Dict, List, Optional, Tuple
 import fastavro
 
 from kappa.benchmarks import kstreams
-from kappa.io import orders, wire_format
+from kappa.io import kafka, orders, wire_format
 from kappa.io.event_codec import Encoder, ValueFormat
 from kappa.io.schema_registry import SchemaRegistry, schema_id
+from tests import sockets
 
 BASE_MS = 1_795_737_600_000  # a minute boundary, 2026-11-28T00:00:00Z
 WINDOW_MS = 60_000
@@ -120,3 +121,12 @@ def test_a_record_whose_window_ended_at_or_before_stream_time_is_dropped(kafka_b
         f"eu:{BASE_MS}": 1, f"us:{BASE_MS + 60_000}": 1, f"eu:{BASE_MS + 60_000}": 1,
         f"eu:{BASE_MS + 120_000}": 2, f"us:{BASE_MS + 120_000}": 1, f"us:{BASE_MS + 300_000}": 1}
     assert summary == {"malformed": 0, "dropped_late": 5, "dropped_late_by_task": {"0_0": 0, "1_0": 5}}
+
+
+def test_the_peer_listens_on_no_socket(kafka_broker, tmp_path):
+    """A Kafka client only: no interactive-queries server, no JMX port, nothing to keep on loopback."""
+    peer = kstreams.KafkaStreamsPeer(tmp_path, kafka_broker.bootstrap_servers, input_topic="quiet-orders",
+                                     output_topic="quiet-counts", application_id="quiet-app", threads=1)
+    kafka.create_topic(kafka_broker.bootstrap_servers, peer.input_topic, 1)
+    with peer:
+        assert sockets.listening(peer.pids()) == []
