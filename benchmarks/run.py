@@ -8,7 +8,7 @@ the archive as a backlog in Kafka, read by the job on a Flink session cluster (r
 lag is 0, and its final counts checked like the others'); then an archive of `--stream-rate` x
 `--stream-seconds` records produced at that steady rate (the lag while producing, and the latency
 from the record that closed a window to that window's on-time result). Its peer (`kafka-streams`,
-kappa.benchmarks.kstreams) is the seed's Kafka Streams topology on the same backlog: records/s and
+kappa.benchmarks.kafka_streams) is the seed's Kafka Streams topology on the same backlog: records/s and
 exact windows beside kappa's. Its counts are compared, not checked: `count()` counts records and
 drops late ones, which is what the comparison shows.
 
@@ -73,7 +73,7 @@ def run_stream(archive: bench_archive.BenchArchive, args: argparse.Namespace, ba
 
 
 def run_kstreams(archive: bench_archive.BenchArchive, args: argparse.Namespace) -> dict:
-    command = [sys.executable, "-m", "kappa.benchmarks.kstreams", "--archive", archive.pattern,
+    command = [sys.executable, "-m", "kappa.benchmarks.kafka_streams", "--archive", archive.pattern,
                "--workdir", os.path.join(args.workdir, KSTREAMS)]
     return _run_with_result(KSTREAMS, command, os.path.join(args.workdir, f"{KSTREAMS}-backlog.json"))
 

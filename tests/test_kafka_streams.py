@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 import fastavro
 
-from kappa.benchmarks import kstreams
+from kappa.benchmarks import kafka_streams
 from kappa.io import kafka, orders, wire_format
 from kappa.io.event_codec import Encoder, ValueFormat
 from kappa.io.schema_registry import SchemaRegistry, schema_id
@@ -62,9 +62,9 @@ def no_grace_drops(stream: List[Order]) -> List[int]:
 
 
 def count(kafka_broker, tmp_path, name: str, records: List[Tuple[Optional[bytes], bytes]]):
-    peer = kstreams.KafkaStreamsPeer(tmp_path / name, kafka_broker.bootstrap_servers, input_topic=f"{name}-orders",
+    peer = kafka_streams.KafkaStreamsPeer(tmp_path / name, kafka_broker.bootstrap_servers, input_topic=f"{name}-orders",
                                      output_topic=f"{name}-counts", application_id=f"{name}-app", threads=1)
-    _, counts, summary = kstreams.count_backlog(kafka_broker, peer, records, partitions=1)
+    _, counts, summary = kafka_streams.count_backlog(kafka_broker, peer, records, partitions=1)
     return counts, summary
 
 
@@ -125,7 +125,7 @@ def test_a_record_whose_window_ended_at_or_before_stream_time_is_dropped(kafka_b
 
 def test_the_peer_listens_on_no_socket(kafka_broker, tmp_path):
     """A Kafka client only: no interactive-queries server, no JMX port, nothing to keep on loopback."""
-    peer = kstreams.KafkaStreamsPeer(tmp_path, kafka_broker.bootstrap_servers, input_topic="quiet-orders",
+    peer = kafka_streams.KafkaStreamsPeer(tmp_path, kafka_broker.bootstrap_servers, input_topic="quiet-orders",
                                      output_topic="quiet-counts", application_id="quiet-app", threads=1)
     kafka.create_topic(kafka_broker.bootstrap_servers, peer.input_topic, 1)
     with peer:

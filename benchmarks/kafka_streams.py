@@ -1,6 +1,6 @@
 """The seed's Kafka Streams topology (benchmarks/kstreams/) as the streaming peer of `make bench`.
 
-    python -m kappa.benchmarks.kstreams --archive 'build/bench/archives/orders-1000000/*.avro' \
+    python -m kappa.benchmarks.kafka_streams --archive 'build/bench/archives/orders-1000000/*.avro' \
         --workdir build/bench/kafka-streams [--result FILE]
 
 The same backlog as kappa-flink-stream's: a broker on free loopback ports, the archive produced into
@@ -160,7 +160,7 @@ def report(figures: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="kappa.benchmarks.kstreams", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kappa.benchmarks.kafka_streams", description=__doc__.splitlines()[0])
     parser.add_argument("--archive", required=True, help="the archive files (a file, folder or glob)")
     parser.add_argument("--workdir", type=Path, default=Path("build/bench/kafka-streams"))
     parser.add_argument("--threads", type=int, default=2, help="Kafka Streams' num.stream.threads")
