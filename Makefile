@@ -8,14 +8,17 @@ ARCHIVE := $(BUILD)/orders-archive
 RUN_OUT := $(BUILD)/orders-per-minute
 
 # Parts outside PyPI's Python packages, fetched with the ordinary clients into a folder this Makefile owns:
-# the Beam Flink job server's classpath and the Kafka broker's from Maven Central (deps/*/pom.xml), and the
-# Flink distribution from the apache-flink wheels. FLINK_VERSION must equal flink.version in
+# the Beam Flink job server's classpath, the Kafka broker's and Kafka Streams' from Maven Central
+# (deps/*/pom.xml), and the Flink distribution from the apache-flink wheels. FLINK_VERSION must equal flink.version in
 # deps/flink-job-server/pom.xml and FLINK_VERSION in runners/versions.py (what `kappa --version` reports,
 # beside the Kafka version of deps/kafka-broker/pom.xml); tests/test_deps.py checks them.
 DEPS := $(BUILD)/deps
 FLINK_VERSION := 1.19.0
 JOB_SERVER := $(DEPS)/flink-job-server/job-server.jar
 KAFKA_LIB := $(DEPS)/kafka-broker/.copied
+# The seed's Kafka Streams topology, `make bench`'s streaming peer, compiled against its copied classpath.
+KSTREAMS_JAR := $(DEPS)/kafka-streams/orders-per-minute.jar
+KSTREAMS_SRC := $(wildcard benchmarks/kstreams/*.java)
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
@@ -23,7 +26,7 @@ MVN := mvn -q -B
 
 setup: $(INSTALLED)
 
-deps: $(JOB_SERVER) $(KAFKA_LIB) $(FLINK_DIST)
+deps: $(JOB_SERVER) $(KAFKA_LIB) $(KSTREAMS_JAR) $(FLINK_DIST)
 
 # Beam's gRPC servers listen on every interface: a patched class ahead of Beam's keeps them on loopback.
 $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopback.py $(INSTALLED)
@@ -33,10 +36,17 @@ $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopb
 	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib --before $(@D)/grpc-loopback.jar \
 		--main-class org.apache.beam.runners.flink.FlinkJobServerDriver --out $@
 
-$(KAFKA_LIB): deps/kafka-broker/pom.xml
+# A runtime classpath copied as it is: the Kafka broker's, Kafka Streams'.
+$(DEPS)/%/.copied: deps/%/pom.xml
 	rm -rf $(@D)/lib
 	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
 	touch $@
+
+$(KSTREAMS_JAR): $(DEPS)/kafka-streams/.copied $(KSTREAMS_SRC) benchmarks/kstreams/log4j2.properties
+	rm -rf $(@D)/classes
+	javac --release 17 -Xlint:all -Werror -cp '$(@D)/lib/*' -d $(@D)/classes $(KSTREAMS_SRC)
+	cp benchmarks/kstreams/log4j2.properties $(@D)/classes/
+	jar --create --file $@ -C $(@D)/classes .
 
 # apache-flink pins an old apache-beam, so only the distribution is installed, apart from the venv.
 $(FLINK_DIST): Makefile

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -36,6 +36,7 @@ from kappa.services.kafka_broker import KafkaBroker
 from kappa.services.process import free_port
 
 JOB_NAME = "orders-per-minute-demo"
+JOB_GROUP = "kappa-orders-per-minute"  # the group the job's Kafka source commits its offsets as
 MAX_OUT_OF_ORDERNESS_MS = 5_000  # passed to the job, and used to find the record that closed a window
 WARM_UP_S = 30  # the job starts behind (it starts reading after the first records); latency after it too
 
@@ -44,10 +45,12 @@ _COORDINATOR_MOVING = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_I
                        KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT}
 
 
-def _lag(broker: KafkaBroker, topic: str, group: str, attempts: int = 10) -> int:
-    """Records the group has not committed yet, over all partitions. Just after a broker starts, its
-    group coordinator may still be loading or moving: that answer is asked again, a second later."""
-    parts = [TopicPartition(topic, p) for p in kafka.partitions_of(broker.bootstrap_servers, topic)]
+def lag(broker: KafkaBroker, topics: Sequence[str], group: str, attempts: int = 10) -> int:
+    """Records the group has not committed yet, over all partitions of `topics`. Just after a broker
+    starts, its group coordinator may still be loading or moving: that answer is asked again, a second
+    later."""
+    parts = [TopicPartition(topic, p) for topic in topics
+             for p in kafka.partitions_of(broker.bootstrap_servers, topic)]
     attempt = 1
     while True:
         consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
@@ -123,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with broker, cluster:
         print(f"Kafka on {broker.bootstrap_servers}, Flink UI on http://{cluster.rest_address}", flush=True)
         kafka.create_topic(broker.bootstrap_servers, "orders", 4)
-        records = _archive_records(args.archive)[:args.records]
+        records = archive_records(args.archive)[:args.records]
         # Two seconds' worth is in Kafka before the job starts: a job that meets an empty topic for
         # longer than --idle-timeout moves its watermark to the wall clock, past the archive's times.
         head = len(records) if args.backlog else min(len(records), int(args.rate * 2))
@@ -144,10 +147,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         figures: Dict[str, Any] = {"records": len(records), "backlog": args.backlog}
         try:
             if args.backlog:
-                figures.update(_drain(broker, len(records)))
+                figures.update(drain(broker, len(records), ["orders"], JOB_GROUP))
             else:  # the steady rate begins once the job reads: starting Flink's workers is not latency
                 running = time.monotonic()
-                figures["first_commit_s"] = _first_commit(broker, head)[0] - running
+                figures["first_commit_s"] = first_commit(broker, head, ["orders"], JOB_GROUP)[0] - running
                 print(f"the job committed its first offsets {figures['first_commit_s']:.1f}s after it was running; "
                       f"producing the rest at {args.rate:,.0f}/s", flush=True)
             code = _replay_and_watch(broker, records, head, None if args.backlog else args.rate, figures,
@@ -159,38 +162,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     return code
 
 
-def _archive_records(path: str) -> List[tuple]:
+def archive_records(path: str) -> List[tuple]:
+    """An archive's records as the (key, value) pairs the demo produces: Avro in the wire format."""
     to_kafka = ArchiveToKafka(readers.order_parser(None), ValueFormat.AVRO)
     return [to_kafka(raw) for raw in readers.iter_raw_records(path)]
 
 
-def _first_commit(broker: KafkaBroker, waiting: int, timeout_s: float = 600) -> Tuple[float, int]:
+def first_commit(broker: KafkaBroker, waiting: int, topics: Sequence[str], group: str,
+                 timeout_s: float = 600) -> Tuple[float, int]:
     """Waits until the job has committed its first offsets (the lag is under the `waiting` records it
     started with); returns when that was seen and the lag then."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        lag = _lag(broker, "orders", "kappa-orders-per-minute")
-        if lag < waiting:
-            return time.monotonic(), lag
+        now = lag(broker, topics, group)
+        if now < waiting:
+            return time.monotonic(), now
     raise RuntimeError(f"the job committed no offset in {timeout_s:.0f}s")
 
 
-def _drain(broker: KafkaBroker, count: int) -> Dict[str, float]:
-    """Throughput over a backlog: from the job running to lag 0, which includes the job's start
-    (Python workers, partition listing, first fetches), and sustained, from the first offsets the job
-    committed to lag 0."""
+def drain(broker: KafkaBroker, count: int, topics: Sequence[str], group: str) -> Dict[str, float]:
+    """Throughput over a backlog of `count` records: from the job running to the group's lag 0 on
+    `topics`, which includes the job's start (workers, partition listing, first fetches), and
+    sustained, from the first offsets the job committed to lag 0."""
     started = time.monotonic()
-    first, lag_then = _first_commit(broker, count)
-    lag = lag_then
-    while lag > 0 and time.monotonic() - started < 600:
+    first, lag_then = first_commit(broker, count, topics, group)
+    now = lag_then
+    while now > 0 and time.monotonic() - started < 600:
         time.sleep(0.5)
-        lag = _lag(broker, "orders", "kappa-orders-per-minute")
+        now = lag(broker, topics, group)
     ended = time.monotonic()
     figures = {"throughput_per_s": count / (ended - started), "first_commit_s": first - started,
-               "sustained_per_s": lag_then / max(ended - first, 1e-9)}
+               "sustained_per_s": lag_then / max(ended - first, 1e-9), "lag_left": now}
     print(f"throughput: read {count:,} records of backlog in {ended - started:.1f}s after the job started running "
-          f"({figures['throughput_per_s']:,.0f} records/s through Kafka -> Flink -> Kafka); sustained "
+          f"({figures['throughput_per_s']:,.0f} records/s); sustained "
           f"{figures['sustained_per_s']:,.0f} records/s after its first commit, "
           f"{figures['first_commit_s']:.1f}s in", flush=True)
     return figures
@@ -214,8 +219,7 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
     state_samples: List[Tuple[float, Optional[int]]] = []
     while time.monotonic() < deadline:
         if producing.is_alive() and (not lag_samples or time.monotonic() - started - lag_samples[-1][0] >= 5):
-            lag = _lag(broker, "orders", "kappa-orders-per-minute")
-            lag_samples.append((round(time.monotonic() - started, 1), lag))
+            lag_samples.append((round(time.monotonic() - started, 1), lag(broker, ["orders"], JOB_GROUP)))
             state_samples.append((lag_samples[-1][0], state_bytes()))
         for message in consumer.consume(500, timeout=0.5):
             if message.error() is not None:
@@ -247,16 +251,22 @@ def _replay_and_watch(broker: KafkaBroker, records: List[tuple], head: int, rate
     return 0 if figures["windows_closed"] >= figures["windows_expected"] and figures["counts_match"] else 1
 
 
-def _expected_counts(records: List[tuple]) -> Dict[str, int]:
-    """Distinct order ids per region and minute, counted in plain Python from what was produced."""
+def window_ids(records: List[tuple]) -> Dict[str, List[str]]:
+    """The order id of every valid record produced, redeliveries included, per `region:window_start_ms`
+    of its 1-minute window, in plain Python."""
     decode = wire_format.WireCodec("order")
-    ids: Dict[str, set] = {}
+    ids: Dict[str, List[str]] = {}
     for key, value in records:
         if key is not None:
             order = decode.decode(value)
             start = epoch_ms(order["event_time"]) // 60_000 * 60_000
-            ids.setdefault(f"{order['region']}:{start}", set()).add(order["order_id"])
-    return {window: len(window_ids) for window, window_ids in ids.items()}
+            ids.setdefault(f"{order['region']}:{start}", []).append(order["order_id"])
+    return ids
+
+
+def _expected_counts(records: List[tuple]) -> Dict[str, int]:
+    """Distinct order ids per region and minute: kappa's job."""
+    return {window: len(set(ids)) for window, ids in window_ids(records).items()}
 
 
 def _report(broker: KafkaBroker, expected: Dict[str, int], shown: int, closed: int,
@@ -280,7 +290,7 @@ def _report(broker: KafkaBroker, expected: Dict[str, int], shown: int, closed: i
         finals[result["key"]] = max(finals.get(result["key"], 0), result["count"])
     counts_match = finals == expected
     print(f"results: {shown:,} panes, {closed:,} of {len(expected):,} windows closed "
-          f"(consumer lag now {_lag(broker, 'orders', 'kappa-orders-per-minute')}); final counts "
+          f"(consumer lag now {lag(broker, ['orders'], JOB_GROUP)}); final counts "
           f"{'equal' if counts_match else 'DIFFER from'} the archive's, counted in plain Python")
     figures: Dict[str, Any] = {"windows_closed": closed, "windows_expected": len(expected),
                                "counts_match": counts_match, "counts": finals}

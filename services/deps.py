@@ -1,6 +1,6 @@
 """Where the parts that `make deps` fetched live: the Flink job server's classpath, the Kafka broker's
-classpath and the Flink distribution. `KAPPA_DEPS` points elsewhere; the default is `build/deps` in the
-source tree of an editable install."""
+classpath, the seed's Kafka Streams topology with its classpath, and the Flink distribution.
+`KAPPA_DEPS` points elsewhere; the default is `build/deps` in the source tree of an editable install."""
 import os
 from pathlib import Path
 
@@ -28,6 +28,13 @@ def job_server_jar() -> Path:
 
 def kafka_classpath() -> str:
     return str(_present(root() / "kafka-broker" / "lib", "the Kafka broker") / "*")
+
+
+def kafka_streams_classpath() -> str:
+    """The seed's topology (benchmarks/kstreams/, compiled by `make deps`) and Kafka Streams' libraries."""
+    folder = root() / "kafka-streams"
+    jar = _present(folder / "orders-per-minute.jar", "the Kafka Streams topology")
+    return f"{jar}:{_present(folder / 'lib', 'the Kafka Streams libraries')}/*"
 
 
 def flink_home() -> Path:

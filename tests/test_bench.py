@@ -20,3 +20,19 @@ def test_peak_memory_counts_the_children_a_contender_starts():
     done, peak_mb = memory.run_measured(["python3", "-c", parent])
     assert done.returncode == 0
     assert 200 < peak_mb < 300
+
+
+def test_the_kafka_streams_peer_runs_beside_the_limit_and_its_drops_add_up(tmp_path, capsys):
+    """Which records the peer drops depends on how its threads interleave (the point of the
+    comparison), so what is pinned is that every valid record is counted or dropped, and says so."""
+    assert run.main(["--events", "3000", "--repeat", "1", "--only", "kafka-streams", "--workdir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())["3000"]
+    assert [row["contender"] for row in results["rows"]] == ["limit", "kafka-streams"]
+    peer = results["rows"][1]["backlog"]
+    assert (peer["records"], peer["records_valid"], peer["malformed"]) == (3020, 3020, 0)
+    assert peer["windows_total"] == results["windows"] == 455
+    assert peer["records_counted"] + peer["dropped_late"] == 3020
+    assert peer["dropped_late_by_difference"] == peer["dropped_late"]
+    out = capsys.readouterr().out
+    assert "the same backlog of 3,020 records in Kafka (4 partitions), read to lag 0:" in out
+    assert "all 1 contenders agree on every window count (kafka-streams compared above, not checked)" in out

@@ -1,6 +1,6 @@
 """The pinned versions that must agree across files: Beam in setup.py and the job server's pom, Flink in
 the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones,
-and the Flink and Kafka versions `kappa --version` reports."""
+the Flink and Kafka versions `kappa --version` reports, and the Kafka Streams peer on the broker's Kafka."""
 import re
 from pathlib import Path
 
@@ -25,7 +25,15 @@ def test_flink_distribution_equals_the_job_servers_flink():
     assert ".".join(makefile.split(".")[:2]) in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS
 
 
+def _dependency_version(pom: str, artifact: str) -> str:
+    text = (ROOT / "deps" / pom / "pom.xml").read_text()
+    return re.search(rf"<artifactId>{re.escape(artifact)}</artifactId>\s*<version>([^<]+)</version>", text).group(1)
+
+
 def test_kappa_reports_the_versions_it_pins():
-    kafka_pom = (ROOT / "deps/kafka-broker/pom.xml").read_text()
-    kafka = re.search(r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)</version>", kafka_pom).group(1)
+    kafka = _dependency_version("kafka-broker", "kafka_2.13")
     assert (versions.FLINK_VERSION, versions.KAFKA_VERSION) == (_pom_property("flink.version"), kafka)
+
+
+def test_the_kafka_streams_peer_is_the_brokers_kafka():
+    assert _dependency_version("kafka-streams", "kafka-streams") == _dependency_version("kafka-broker", "kafka_2.13")
