@@ -280,6 +280,7 @@ class _Produce(beam.DoFn):
         key, value = record
         self._producer.produce(self._topic, value=value, key=key, on_delivery=self._delivered)
         self._producer.poll(0)
+        return ()  # a sink: nothing downstream (and Beam warns of a process method that returns nothing)
 
     def _delivered(self, err: Optional[KafkaError], _message: Any) -> None:
         if err is not None:

@@ -215,6 +215,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if mode is Mode.BATCH:
         _say_what_batch_ignores(args)
+    if mode is Mode.REPLAY and args.workers is not None:
+        print("kappa: warning: --mode replay ignores --workers: a replay plays its stream in this process, "
+              "in order", file=sys.stderr)
     if mode is Mode.STREAM:
         print(summary.render(job.run(request)))
         return 0

@@ -3,7 +3,8 @@
 Beam's FnApiRunner logs an exception raised inside a transform as an error of that transform, and
 re-raises it as a RuntimeError naming it: a Ctrl-C that lands there would print a traceback and end
 as "RuntimeError: KeyboardInterrupt [while running ...]". While a run is `Interruptible`, Beam's log
-records after a Ctrl-C are dropped, and any exception after it is the interruption.
+records after a Ctrl-C are dropped, so are the tracebacks of threads that die of the shutdown (gRPC
+streams to a job server or workers being closed), and any exception after it is the interruption.
 """
 from __future__ import annotations
 
@@ -27,13 +28,19 @@ class Interruptible:
     def __init__(self) -> None:
         self._interrupted = False
         self._previous = None
+        self._thread_hook = threading.excepthook
 
     def __enter__(self) -> "Interruptible":
         if threading.current_thread() is threading.main_thread():  # only the main thread gets signals
             self._previous = signal.signal(signal.SIGINT, self._interrupt)
             for handler in logging.getLogger().handlers:
                 handler.addFilter(self._not_from_beam_once_interrupted)
+            threading.excepthook = self._thread_died
         return self
+
+    def _thread_died(self, args) -> None:
+        if not self._interrupted:
+            self._thread_hook(args)
 
     def _interrupt(self, signum, frame) -> None:
         self._interrupted = True
@@ -45,7 +52,9 @@ class Interruptible:
     def __exit__(self, exc_type, exc, traceback) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-            for handler in logging.getLogger().handlers:
-                handler.removeFilter(self._not_from_beam_once_interrupted)
+            if not self._interrupted:  # else the process is ending, and its threads with it, quietly
+                for handler in logging.getLogger().handlers:
+                    handler.removeFilter(self._not_from_beam_once_interrupted)
+                threading.excepthook = self._thread_hook
         if exc_type is not None and self._interrupted and not issubclass(exc_type, KeyboardInterrupt):
             raise KeyboardInterrupt from None

@@ -25,6 +25,7 @@ from kappa.io import input_files, kafka, orders, readers, replay, splits, writer
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.pipelines.registry import PipelineDefinition
 from kappa.runners import replay_panes, summary
+from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
 from kappa.transforms.aggregation import FoldEvents, grouping_of
@@ -233,9 +234,13 @@ def _run_stream(request: JobRequest) -> Dict[str, Any]:
     if request.profile.detaches:
         state = request.profile.await_running(result)
     else:
-        try:
-            result.wait_until_finish()
-        except KeyboardInterrupt:
-            result.cancel()
+        # Beam's embedded job server, started by `run`, takes SIGINT with a handler that fails
+        # (TypeError: StopOnExitJobServer.stop() takes 1 positional argument but 3 were given).
+        with Interruptible():
+            try:
+                result.wait_until_finish()
+            except KeyboardInterrupt:
+                result.cancel()
+                raise
         state = str(result.state)
     return summary.stream_summary(request, state)

@@ -299,6 +299,13 @@ def test_batch_says_which_stream_flags_it_ignores(small, tmp_path, capsys):
                               "and gives each window one final pane (--mode replay plays the input as a stream)\n")
 
 
+def test_replay_says_it_ignores_workers(small, tmp_path, capsys):
+    code, _, err = kappa(capsys, *RUN, "--input", small, "--output", tmp_path / "out", "--mode", "replay",
+                         "--workers", "2")
+    assert (code, err) == (0, "kappa: warning: --mode replay ignores --workers: a replay plays its stream in this "
+                              "process, in order\n")
+
+
 @pytest.mark.parametrize("argv,message", [
     (["schema", "check", "orders", "{schema}"], "unknown schema subject 'orders' (known: order, orders-per-minute)"),
     (["schema", "check", "order", "{missing}"], "cannot read {missing}: No such file or directory"),

@@ -91,13 +91,14 @@ def test_stream_on_embedded_flink_equals_batch(archive, kafka_broker):
     for path in archive["files"]:
         produce(kafka_broker, names["orders"], path)
     job = subprocess.Popen(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *EVERY_SECOND),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         finals = closing_panes(kafka_broker, names["results"], len(archive["batch"]), timeout_s=240)
     finally:
         job.send_signal(signal.SIGINT)  # kappa cancels the embedded job
-        job.wait(timeout=60)
+        _, stderr = job.communicate(timeout=60)
     assert finals == archive["batch"]
+    assert (job.returncode, stderr.splitlines()[-1:]) == (130, ["kappa: interrupted"]), stderr[:3000]
     assert dead_letters(kafka_broker, names) == malformed_inputs(kafka_broker, names["orders"])
 
 
