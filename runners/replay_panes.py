@@ -118,12 +118,11 @@ class PanePlayer:
         for step in steps:
             if isinstance(step, AddElements):
                 yield from self._add(step.elements)
-                continue
-            if isinstance(step, AdvanceWatermark):
+            elif isinstance(step, AdvanceWatermark):
                 self._input_watermark = max(self._input_watermark, Timestamp(micros=step.to_ms * 1000))
             else:
                 self._clock.advance_time(Duration(micros=step.by_ms * 1000))
-            yield from self._fire_due_timers()
+            yield from self._fire_due_timers()  # after elements too: a timer they set may be due
         self._input_watermark = MAX_TIMESTAMP
         yield from self._fire_due_timers()
 
@@ -148,7 +147,9 @@ class PanePlayer:
         keys = self._timers.due(self._input_watermark, self._clock.time())
         while keys:
             for key in keys:
-                state = self._states[key]
+                state = self._states.get(key)
+                if state is None:  # its timers were cleared, and its state with them, since noted
+                    continue
                 fired, _ = state.get_timers(watermark=self._input_watermark, processing_time=self._clock.time())
                 for window_id, (name, domain, at, tag) in fired:
                     state.clear_timer(window_id, name, domain, dynamic_timer_tag=tag)
