@@ -146,10 +146,10 @@ def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> read
             request.kafka.source, decode, aggregation.event_time_ms, fold)
         return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(None if fold else orders.Order)
     if request.mode is Mode.REPLAY:
-        element_type = Any if request.pre_aggregates else request.definition.event_type
         if plan.panes is not None:
             valid = pipeline | "ReplayPanes" >> replay_panes.PlayedPanes(plan.panes)
         else:
+            element_type = Any if request.pre_aggregates else request.definition.event_type
             valid = pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type)
         return readers.ParsedEvents(
             valid=valid,

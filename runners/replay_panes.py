@@ -103,7 +103,7 @@ class PanePlayer:
         windowing = spec.window_into().windowing
         self._clock = TestClock()
         self._driver = trigger.create_trigger_driver(windowing, clock=self._clock)
-        self._window_fn: WindowFn = spec.window_fn()
+        self._window_fn: WindowFn = windowing.windowfn
         self._grouped = grouped
         self._combine_fn = combine_fn
         self._states: Dict[Hashable, trigger.InMemoryUnmergedState] = {}
