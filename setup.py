@@ -25,7 +25,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=[f"kappa.{room}" for room in ROOMS],
     package_dir={f"kappa.{room}": room for room in ROOMS},
-    package_data={"kappa.schemas": ["*/*.avsc"], "kappa.services": ["flink-loopback/config.yaml"]},
+    package_data={"kappa.schemas": ["*/*.avsc", "*/rules.json"], "kappa.services": ["flink-loopback/config.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["kappa = kappa.runners.console:main"]},
