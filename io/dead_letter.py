@@ -24,14 +24,18 @@ def json_default(value: Any) -> Any:
 class DeadLetter(NamedTuple):
     """`record` is the raw input (a JSON line as text, an Avro record as a dict, or a file's path).
     `origin` is where a source that may read it again found it (a Kafka record's `topic/partition@offset`):
-    the dead-letter topic is keyed by it, so an at-least-once replay overwrites instead of adding."""
+    the dead-letter topic is keyed by it, so an at-least-once replay overwrites instead of adding.
+    `stream` is the pipeline's input it was read for."""
 
     record: Any
     error: str
     origin: Optional[str] = None
+    stream: Optional[str] = None
 
     def to_json(self) -> str:
         fields = {"record": self.record, "error": self.error}
         if self.origin is not None:
             fields["origin"] = self.origin
+        if self.stream is not None:
+            fields["stream"] = self.stream
         return json.dumps(fields, default=json_default, allow_nan=True)

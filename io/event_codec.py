@@ -8,7 +8,6 @@ import json
 from typing import Any, Callable, Mapping, Optional, Tuple, Union
 
 from kappa.io.dead_letter import DeadLetter, json_default
-from kappa.io import orders
 from kappa.io.orders import InvalidRecord
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.wire_format import WireCodec
@@ -20,16 +19,22 @@ class ValueFormat(enum.Enum):
 
 
 class Decoder:
-    """bytes -> an event built by `from_mapping`, or a DeadLetter; takes Avro (any known version) or JSON.
-    Timestamps reach `from_mapping` as epoch milliseconds, as JSON producers send them."""
+    """A Kafka record of an event stream -> an event built by `from_mapping`, or a DeadLetter; takes Avro
+    (any known version) or JSON. Timestamps reach `from_mapping` as epoch milliseconds, as JSON
+    producers send them. An event carries its own identity and time, so the record's key and
+    timestamp are not needed; a null value (a changelog's tombstone) has no place in an event stream."""
 
     def __init__(self, subject: str, from_mapping: Callable[[Mapping[str, Any]], Any],
                  registry: Optional[SchemaRegistry] = None):
         self._codec = WireCodec(subject, registry, timestamps_as_millis=True)
         self._from_mapping = from_mapping
+        self._tombstone = f"a null value (a tombstone): {subject} is an event stream, not a changelog"
 
-    def __call__(self, value: Optional[bytes]) -> Union[Any, DeadLetter]:
+    def __call__(self, value: Optional[bytes], key: Optional[bytes] = None,
+                 timestamp_ms: Optional[int] = None) -> Union[Any, DeadLetter]:
         try:
+            if value is None:
+                raise InvalidRecord(self._tombstone)
             if not value:
                 raise InvalidRecord("empty record value")
             record = self._codec.decode(value)
@@ -53,27 +58,30 @@ class Encoder:
 
 
 class ArchiveToKafka:
-    """An archived order record -> a Kafka (key, value), for replaying archives into a topic.
+    """An archived record of one contract -> a Kafka (key, value), for replaying archives into a topic.
 
-    Valid orders are keyed by order id, so a redelivery lands on the same partition as the original.
-    A malformed record is sent as it is, unkeyed, so that it reaches the job's dead letters exactly as a
-    bad producer's record would.
+    Valid events are keyed by `key_field` (an order by its id), so a redelivery lands on the same
+    partition as the original. A malformed record is sent as it is, unkeyed, so that it reaches the
+    job's dead letters exactly as a bad producer's record would.
     """
 
-    def __init__(self, parse: Callable[[Any], Any], value_format: ValueFormat,
-                 registry: Optional[SchemaRegistry] = None):
+    def __init__(self, subject: str, parse: Callable[[Any], Any], key_field: str, value_format: ValueFormat,
+                 event_time_field: str = "event_time", registry: Optional[SchemaRegistry] = None):
         self._parse = parse
+        self._key_field = key_field
+        self._event_time_field = event_time_field
         self._format = value_format
-        self._encode = Encoder(orders.SUBJECT, value_format, registry)
+        self._encode = Encoder(subject, value_format, registry)
 
     def __call__(self, raw: Any) -> Tuple[Optional[bytes], bytes]:
         line = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else None
         try:
-            order = self._parse(raw)
+            event = self._parse(raw)
         except (InvalidRecord, TypeError):
             return None, line if line is not None else json.dumps(raw, default=json_default).encode()
+        key = getattr(event, self._key_field).encode()
         if line is not None and self._format is ValueFormat.JSON:
-            return order.order_id.encode(), line
+            return key, line
         record = dict(raw) if isinstance(raw, Mapping) else json.loads(raw)
-        record["event_time"] = order.event_time
-        return order.order_id.encode(), self._encode(record)
+        record[self._event_time_field] = getattr(event, self._event_time_field)
+        return key, self._encode(record)

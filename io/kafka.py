@@ -6,9 +6,12 @@ tracker reports it not checkpointing on portable Flink (apache/beam#20979). This
 splittable DoFn that runs the same on Flink, Dataflow and the direct runners (docs/design.md).
 
 Source: one restriction per partition, an offset range [start, end of time). Each call reads until it
-catches up with the partition (or for `max_read_ms` while behind), claims offsets, stamps every
-record with the event time from its payload, and moves the partition's watermark to
-`max event time - max out-of-orderness`; the runner's watermark is the minimum over partitions. A
+catches up with the partition (or for `max_read_ms` while behind), claims offsets, hands each record
+(key, value and timestamp) to the input's decoder, stamps every event with the event time from its
+payload, and moves the partition's watermark to `max event time - max out-of-orderness`; the
+runner's watermark is the minimum over partitions. An event that its input's rule says is too late
+at the partition's watermark (`kappa.transforms.lateness`) comes out as a `LateRecord`: the runner's
+watermark is never ahead of the partition's, so nothing a grouping downstream would drop gets past. A
 partition with nothing left to read (its high watermark offset reached, as the broker says) for
 `idle_timeout` follows processing time instead (the rule of Beam's KafkaIO CreateTime policy), so an
 idle partition never stalls the others. The offset range and the watermark are the restriction's
@@ -35,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kappa.io.dead_letter import DeadLetter
+from kappa.transforms.lateness import LateRecord
 
 END_OF_TIME = sys.maxsize  # an unbounded offset range ends here, as Java's KafkaIO uses Long.MAX_VALUE
 _ADMIN_TIMEOUT_S = 30.0
@@ -106,21 +110,31 @@ class _PartitionWatermark(WatermarkEstimatorProvider):
 
 
 Fold = Callable[[List[Any]], Iterable[beam.window.TimestampedValue]]
+# A record's (value, key, timestamp in ms) -> an event, or a DeadLetter; never raises.
+Decode = Callable[[Optional[bytes], Optional[bytes], int], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputStream:
+    """One input of a pipeline as a Kafka source reads it."""
+
+    name: str
+    decode: Decode
+    event_time_ms: Callable[[Any], int]
+    too_late: Any  # a rule of kappa.transforms.lateness
+    fold: Optional[Fold] = None  # what a read's valid events become (pre-aggregation); None: the events
 
 
 class _ReadPartition(beam.DoFn, RestrictionProvider):
     """partition -> its records, decoded and stamped with event time, until the end of time; or, with
-    `fold`, what `fold` makes of the valid records of each read (kappa.transforms.aggregation).
+    a fold, what the fold makes of the valid records of each read (kappa.transforms.aggregation).
 
     It is its own restriction provider: the offsets a partition starts from depend on the source.
     """
 
-    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int],
-                 fold: Optional[Fold] = None):
+    def __init__(self, source: KafkaSource, stream: InputStream):
         self._source = source
-        self._decode = decode
-        self._event_time_ms = event_time_ms
-        self._fold = fold
+        self._stream = stream
 
     def initial_restriction(self, partition: int) -> OffsetRange:
         consumer = self._source.consumer()
@@ -178,8 +192,12 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         consumer = self._consumer_at(partition, tracker.current_restriction().start)
         deadline = time.monotonic() + self._source.max_read_ms / 1000
         read = 0
-        stamp_dead = max(watermark.current_watermark(), Timestamp(0))
-        folded: Optional[List[Any]] = [] if self._fold is not None else None
+        current = watermark.current_watermark()
+        stamp_dead = max(current, Timestamp(0))
+        watermark_ms = current.micros // 1000 if current > MIN_TIMESTAMP else None
+        stream = self._stream
+        too_late, event_time_ms = stream.too_late.too_late, stream.event_time_ms
+        folded: Optional[List[Any]] = [] if stream.fold is not None else None
         split_here = caught_up = False
         while time.monotonic() < deadline and not (split_here or caught_up):
             messages = consumer.consume(self._source.batch_size, timeout=0.1)
@@ -195,12 +213,16 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                     break
                 read += 1
                 self._next_offset[partition] = message.offset() + 1
-                value = self._decode(message.value())
+                value = stream.decode(message.value(), message.key(), message.timestamp()[1])
                 if isinstance(value, DeadLetter):  # no event time: it travels at the watermark
                     origin = f"{self._source.topic}/{partition}@{message.offset()}"
                     yield beam.window.TimestampedValue(value._replace(origin=origin), stamp_dead)
                     continue
-                event_ms = self._event_time_ms(value)
+                event_ms = event_time_ms(value)
+                if too_late(event_ms, watermark_ms):
+                    yield beam.window.TimestampedValue(LateRecord(stream.name, value, event_ms, watermark_ms),
+                                                       stamp_dead)
+                    continue
                 if event_ms > self._max_event_ms.get(partition, -1):
                     self._max_event_ms[partition] = event_ms
                 if folded is not None:
@@ -208,7 +230,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 else:
                     yield beam.window.TimestampedValue(value, Timestamp(micros=event_ms * 1000))
         if folded:
-            yield from self._fold(folded)
+            yield from stream.fold(folded)
         if split_here:
             return
         self._advance_watermark(partition, watermark, read > 0)
@@ -242,19 +264,17 @@ def _list_partitions(source: KafkaSource) -> Callable[[Any], List[int]]:
 
 
 class ReadFromKafka(beam.PTransform):
-    """PBegin -> decoded records (or DeadLetters for undecodable ones), timestamped with event time;
-    with `fold`, the valid records of each read of a partition come out folded by it.
+    """PBegin -> the input's events timestamped with event time, DeadLetters for records that cannot be
+    decoded and LateRecords for events too late; with a fold, the valid events of each read of a
+    partition come out folded by it.
 
     Partitions are listed when the job starts, on a worker, so building the job needs no broker.
     """
 
-    def __init__(self, source: KafkaSource, decode: Callable[[bytes], Any], event_time_ms: Callable[[Any], int],
-                 fold: Optional[Fold] = None):
+    def __init__(self, source: KafkaSource, stream: InputStream):
         super().__init__()
         self._source = source
-        self._decode = decode
-        self._event_time_ms = event_time_ms
-        self._fold = fold
+        self._stream = stream
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (
@@ -262,8 +282,7 @@ class ReadFromKafka(beam.PTransform):
             | "Start" >> beam.Impulse()
             | "ListPartitions" >> beam.FlatMap(_list_partitions(self._source)).with_output_types(int)
             | "SpreadPartitions" >> beam.Reshuffle()
-            | "ReadPartitions" >> beam.ParDo(
-                _ReadPartition(self._source, self._decode, self._event_time_ms, self._fold)).with_input_types(int)
+            | "ReadPartitions" >> beam.ParDo(_ReadPartition(self._source, self._stream)).with_input_types(int)
         )
 
 

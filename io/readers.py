@@ -1,12 +1,14 @@
-"""Reading order events from archives: JSON Lines or Avro container files (`kappa.io.input_files`
+"""Reading one input's events from archives: JSON Lines or Avro container files (`kappa.io.input_files`
 chooses them), plain or gzip.
 
-Every raw record either becomes a valid `Order` or a `DeadLetter` with its reason and its origin (the
-file and the byte offset of its line, or of its Avro block and its index there); the counters
-`kappa/records_in` and `kappa/dead_letters` let a run reconcile what came in with what came out.
-Both batch plans read files the same way, by byte-range splits (`kappa.io.splits`). Avro files are
-read with the registry's current `Order` schema as the reader schema, so archives written with any
-compatible older version resolve into today's contract.
+Every raw record either becomes a valid event of the input's contract or a `DeadLetter` with its
+reason, its origin (the file and the byte offset of its line, or of its Avro block and its index
+there) and its stream. Both batch plans read files the same way, by byte-range splits
+(`kappa.io.splits`); each split also reports how many records it read and how many were dead letters
+(`Tally` records), so a run reconciles what came in with what came out. Avro files are read with the
+contract's current schema as the reader schema, so archives written with any compatible older
+version resolve into today's contract. The reader knows no aggregation: a runner that pre-aggregates
+hands it a fold for the events it holds (`kappa.transforms.aggregation.FoldEvents`).
 """
 from __future__ import annotations
 
@@ -19,16 +21,18 @@ import apache_beam as beam
 import fastavro
 from fastavro.read import SchemaResolutionError
 from apache_beam.pvalue import PCollection
+from apache_beam.transforms import window
 
-from kappa.io import orders
+from kappa.io.contracts import Contract
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
 from kappa.io.input_files import InputFile, RecordFormat, select_inputs
+from kappa.io.orders import InvalidRecord
 from kappa.io.schema_compat import read_plan, resolution_problems
-from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import WindowedAggregation, WindowPartials
-from kappa.transforms.windowing import WindowSpec
+from kappa.transforms.lateness import LateRecord
+from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, Tally
+from kappa.transforms.windowing import to_timestamp
 
 RawRecord = Union[bytes, dict]  # a JSON line's bytes, or an Avro record
 BOM = b"\xef\xbb\xbf"
@@ -148,9 +152,9 @@ def _records(file: InputFile, fileobj, reader_schema: dict, split: Optional[File
     return _lines(fileobj, split, cursor, failures)
 
 
-def read_split(split: FileSplit, parser: orders.OrderParser, reader_schema: dict,
-               dead_letters: List[DeadLetter]) -> Iterator[orders.Order]:
-    """The valid orders of a split, in file order; its dead letters go to `dead_letters`, each with
+def read_split(split: FileSplit, parser: Any, reader_schema: dict,
+               dead_letters: List[DeadLetter]) -> Iterator[Any]:
+    """The valid events of a split, in file order; its dead letters go to `dead_letters`, each with
     the origin of its record. Reading and parsing in one pass: a backfill does this per record."""
     file = split.file
     cursor = _Cursor(file.path)
@@ -159,15 +163,14 @@ def read_split(split: FileSplit, parser: orders.OrderParser, reader_schema: dict
         for raw in _records(file, fileobj, reader_schema, None if file.gzip else split, cursor, dead_letters):
             try:
                 yield parse(raw)
-            except orders.InvalidRecord as err:
+            except InvalidRecord as err:
                 dead_letters.append(DeadLetter(record=raw, error=str(err), origin=cursor.origin()))
 
 
 def iter_records(files: Iterable[InputFile],
-                 reader_schema: Optional[dict] = None) -> Iterator[Tuple[Union[RawRecord, DeadLetter], str]]:
+                 reader_schema: dict) -> Iterator[Tuple[Union[RawRecord, DeadLetter], str]]:
     """(raw record, origin) for every record of the files, files in the given order, records in file
     order (for replay); a file that cannot be read (all or in part) ends with its `DeadLetter`."""
-    reader_schema = reader_schema or SchemaRegistry().latest(orders.SUBJECT)
     for file in files:
         cursor, failures = _Cursor(file.path), []
         with _open(file) as fileobj:
@@ -177,145 +180,147 @@ def iter_records(files: Iterable[InputFile],
             yield dead_letter, dead_letter.origin
 
 
-def iter_raw_records(path: str, fmt: Optional[RecordFormat] = None) -> Iterator[Union[RawRecord, DeadLetter]]:
+def iter_raw_records(path: str, reader_schema: dict,
+                     fmt: Optional[RecordFormat] = None) -> Iterator[Union[RawRecord, DeadLetter]]:
     """Every raw record of an input (a file, a folder or a glob; each file in its own format unless
     `fmt` forces one), as `iter_records` gives them, without their origins."""
-    return (raw for raw, _ in iter_records(select_inputs(path, fmt).files))
+    return (raw for raw, _ in iter_records(select_inputs(path, fmt).files, reader_schema))
+
+
+def check_contract(stream: str, reader_schema: dict, files: Iterable[InputFile]) -> None:
+    """Raises ValueError (one line) when an Avro file of the input holds records of another contract
+    (another record name): the archive was bound to the wrong input. A file of the same record that
+    cannot be resolved, or cannot be read, is the reader's to report, as a dead letter."""
+    wanted = _full_name(reader_schema)
+    for file in files:
+        if file.format is not RecordFormat.AVRO:
+            continue
+        try:
+            with _open(file) as fileobj:
+                writer_name = _full_name(fastavro.reader(fileobj).writer_schema)
+        except Exception:  # fastavro raises many types for a corrupt header: a dead letter, when read
+            continue
+        if writer_name != wanted:
+            raise ValueError(f"input {stream}: {file.path} holds {writer_name} records, not {wanted}: "
+                             f"is it another input's archive?")
+
+
+def _full_name(schema: Any) -> Optional[str]:
+    if not isinstance(schema, dict) or "name" not in schema:
+        return None
+    name, namespace = schema["name"], schema.get("namespace")
+    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 class ParsedEvents(NamedTuple):
+    """What a source makes of one input: its valid events (or their partials), its dead letters, and
+    where the source owns the watermark its too-late records; a file source also its `Tally`."""
+
     valid: PCollection
     dead_letters: PCollection
+    late: Optional[PCollection] = None
+    tally: Optional[PCollection] = None
 
 
-def parse_records(records: Iterable[Tuple[Any, Optional[str]]], parse: Callable[[Any], Any]) -> Iterator[Any]:
+def parse_records(records: Iterable[Tuple[Any, Optional[str]]], parse: Callable[[Any], Any],
+                  stream: Optional[str] = None) -> Iterator[Any]:
     """Each (raw record, origin) as an event, or as a `DeadLetter` with the reason it breaks the contract."""
     for raw, origin in records:
         if isinstance(raw, DeadLetter):
-            yield raw
+            yield raw._replace(stream=stream)
             continue
         try:
             yield parse(raw)
-        except orders.InvalidRecord as err:
-            yield DeadLetter(record=raw, error=str(err), origin=origin)
+        except InvalidRecord as err:
+            yield DeadLetter(record=raw, error=str(err), origin=origin, stream=stream)
 
 
-class _ParseDoFn(beam.DoFn):
-    def __init__(self, parse: Callable[[Any], Any]):
-        self._parse = parse
-        self._records_in = metrics.counter(metrics.RECORDS_IN)
-        self._dead_letters = metrics.counter(metrics.DEAD_LETTERS)
+def raw_parser(parser: Any, fmt: Optional[RecordFormat]) -> Callable[[Any], Any]:
+    """The parse for raw records of `fmt`; None: either format, told apart by the record's type."""
+    return {RecordFormat.JSONL: parser.from_json, RecordFormat.AVRO: parser.from_mapping}.get(fmt, parser.parse)
 
-    def process(self, raw: Any) -> Iterable:
-        self._records_in.inc()
-        for event in parse_records(((raw, None),), self._parse):
-            if isinstance(event, DeadLetter):
-                self._dead_letters.inc()
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, event)
-            else:
-                yield event
+
+TALLY_TAG = "tally"
+Fold = Callable[[List[Any]], Iterable[window.TimestampedValue]]
 
 
 class _ReadSplit(beam.DoFn):
-    """One file split read and parsed in a single pass; its valid orders come out one by one, or, with
-    an aggregation, folded into partial aggregates (`WindowPartials`)."""
+    """One file split read and parsed in a single pass; its valid events come out one by one, stamped
+    with their event time, or, with a fold, as what the fold makes of them all."""
 
-    def __init__(self, parser: orders.OrderParser, reader_schema: dict,
-                 aggregation: Optional[WindowedAggregation] = None, spec: Optional[WindowSpec] = None):
+    def __init__(self, stream: str, contract: Contract, parser: Any, fold: Optional[Fold] = None):
+        self._stream = stream
         self._parser = parser
-        self._reader_schema = reader_schema
-        self._aggregation = aggregation
-        self._spec = spec
-        self._records_in = metrics.counter(metrics.RECORDS_IN)
-        self._dead_letters = metrics.counter(metrics.DEAD_LETTERS)
+        self._reader_schema = contract.schema
+        self._event_time_field = contract.event_time_field
+        self._fold = fold
+        self._records_in = metrics.counter(metrics.RECORDS_IN)  # the live progress display
 
     def process(self, split: FileSplit) -> Iterable:
         dead_letters: List[DeadLetter] = []
         events = read_split(split, self._parser, self._reader_schema, dead_letters)
-        if self._aggregation is not None:
-            partials = WindowPartials(self._aggregation, self._spec)
-            valid = partials.add_all(events)
-            yield from partials.partials()
+        if self._fold is not None:
+            held = list(events)
+            valid = len(held)
+            yield from self._fold(held)
         else:
-            valid = 0
+            valid, field, stamped = 0, self._event_time_field, window.TimestampedValue
             for valid, event in enumerate(events, start=1):
-                yield event
+                yield stamped(event, to_timestamp(getattr(event, field)))
         self._records_in.inc(valid + len(dead_letters))
-        self._dead_letters.inc(len(dead_letters))
+        yield beam.pvalue.TaggedOutput(TALLY_TAG, Tally(self._stream, RECORDS_IN, valid + len(dead_letters)))
+        if dead_letters:
+            yield beam.pvalue.TaggedOutput(TALLY_TAG, Tally(self._stream, DEAD_LETTERS, len(dead_letters)))
         for dead_letter in dead_letters:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, dead_letter)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, dead_letter._replace(stream=self._stream))
 
 
 class ReadSplits(beam.PTransform):
-    """File splits -> `ParsedEvents(valid=Order..., dead_letters=DeadLetter...)`: a backfill's read
-    for the per-element plan, the same read as `PreAggregateSplits` without the fold."""
+    """File splits of one input -> `ParsedEvents(valid, dead_letters, tally=...)`: valid events of its
+    contract stamped with their event time, or with `fold`, the partials it folds them into."""
 
-    def __init__(self, parser: orders.OrderParser):
+    def __init__(self, stream: str, contract: Contract, parser: Any, fold: Optional[Fold] = None):
         super().__init__()
-        self._parser = parser
+        self._read = _ReadSplit(stream, contract, parser, fold)
+        self._record_type = None if fold is not None else contract.record_type
 
     def expand(self, splits):
-        read = _ReadSplit(self._parser, SchemaRegistry().latest(orders.SUBJECT))
-        return _tagged(splits, "ReadParse", beam.ParDo(read).with_output_types(orders.Order))
+        read = beam.ParDo(self._read)
+        if self._record_type is not None:
+            read = read.with_output_types(self._record_type)
+        parsed = splits | "ReadParse" >> read.with_outputs(DEAD_LETTER_TAG, TALLY_TAG, main="valid")
+        return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG], tally=parsed[TALLY_TAG])
 
 
-class PreAggregateSplits(beam.PTransform):
-    """File splits -> `ParsedEvents(valid=timestamped (key, accumulator) partials, dead_letters)`: the
-    backfill plan of `WindowedAggregation`, which `MergePartials` completes."""
+LATE_TAG = "late"
 
-    def __init__(self, parser: orders.OrderParser, aggregation: WindowedAggregation, spec: WindowSpec):
+
+class _Sort(beam.DoFn):
+    def __init__(self, stream: str):
+        self._stream = stream
+
+    def process(self, decoded: Any) -> Iterable:
+        if isinstance(decoded, DeadLetter):
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, decoded._replace(stream=self._stream))
+        elif isinstance(decoded, LateRecord):
+            yield beam.pvalue.TaggedOutput(LATE_TAG, decoded)
+        else:
+            yield decoded
+
+
+class SortDecoded(beam.PTransform):
+    """Decoded events mixed with DeadLetters and LateRecords, as a source that decodes as it reads
+    emits them -> `ParsedEvents(valid, dead_letters, late)`. `record_type` types the valid output;
+    None leaves it to inference (partial aggregates)."""
+
+    def __init__(self, stream: str, record_type: Optional[type]):
         super().__init__()
-        self._parser = parser
-        self._aggregation = aggregation
-        self._spec = spec
-
-    def expand(self, splits):
-        read = _ReadSplit(self._parser, SchemaRegistry().latest(orders.SUBJECT), self._aggregation, self._spec)
-        return _tagged(splits, "ReadParseAggregate", beam.ParDo(read))
-
-
-def order_parser(fmt: Optional[RecordFormat],
-                 max_event_time_skew_ms: int = orders.DEFAULT_MAX_EVENT_TIME_SKEW_MS) -> Callable[[Any], orders.Order]:
-    """The parse for raw records of `fmt`; None: either format, told apart by the record's type."""
-    parser = orders.OrderParser(max_event_time_skew_ms)
-    return {RecordFormat.JSONL: parser.from_json, RecordFormat.AVRO: parser.from_mapping}.get(fmt, parser.parse)
-
-
-class ParseOrders(beam.PTransform):
-    """Raw records -> `ParsedEvents(valid=Order..., dead_letters=DeadLetter...)`; never raises on bad input."""
-
-    def __init__(self, parse: Callable[[Any], orders.Order]):
-        super().__init__()
-        self._parse = parse
-
-    def expand(self, raw):
-        return _split(raw, self._parse, orders.Order)
-
-
-class SplitDeadLetters(beam.PTransform):
-    """Decoded events mixed with DeadLetters -> `ParsedEvents`, for sources that decode as they read.
-    `event_type` types the valid output; None leaves it to inference (partial aggregates)."""
-
-    def __init__(self, event_type: Optional[type]):
-        super().__init__()
-        self._event_type = event_type
+        self._stream = stream
+        self._record_type = record_type
 
     def expand(self, decoded):
-        return _split(decoded, _already_parsed, self._event_type)
-
-
-def _already_parsed(event: Any) -> Any:
-    return event
-
-
-def _split(raw: PCollection, parse: Callable[[Any], Any], event_type: Optional[type]) -> ParsedEvents:
-    parse_each = beam.ParDo(_ParseDoFn(parse))
-    if event_type is not None:
-        parse_each = parse_each.with_output_types(event_type)
-    return _tagged(raw, "Parse", parse_each)
-
-
-def _tagged(pcoll: PCollection, label: str, pardo: beam.ParDo) -> ParsedEvents:
-    """A ParDo whose dead letters go to their tagged output, applied."""
-    parsed = pcoll | label >> pardo.with_outputs(DEAD_LETTER_TAG, main="valid")
-    return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG])
+        sort = beam.ParDo(_Sort(self._stream))
+        if self._record_type is not None:
+            sort = sort.with_output_types(self._record_type)
+        parsed = decoded | "Sort" >> sort.with_outputs(DEAD_LETTER_TAG, LATE_TAG, main="valid")
+        return ParsedEvents(valid=parsed.valid, dead_letters=parsed[DEAD_LETTER_TAG], late=parsed[LATE_TAG])

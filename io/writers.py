@@ -1,18 +1,19 @@
-"""Writing results and dead letters as JSON Lines shards: `<dir>/results-*.jsonl`, `<dir>/dead-letter-*.jsonl`;
-and checking, before a job starts, that it can write them."""
+"""Writing a run's outputs as JSON Lines shards, `<dir>/<prefix>-*.jsonl` (`results`, each other output
+by its name, `dead-letter`, `late`); and checking, before a job starts, that it can write them."""
 from __future__ import annotations
 
 import glob
 import json
 import os
 import tempfile
-from typing import Iterator, List, Optional
+from typing import Iterable, Iterator, List, Optional
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 
 RESULTS = "results"
 DEAD_LETTERS = "dead-letter"
+LATE = "late"
 SUMMARY = "summary.json"
 _GLOB_CHARS = set("*?[")
 
@@ -63,29 +64,26 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder and path != folder
 
 
-def clear_outputs(output_dir: str) -> None:
+def clear_outputs(output_dir: str, prefixes: Iterable[str]) -> None:
     """Remove the outputs of an earlier run, so a rerun leaves no stale ones behind, and a run that
     fails or is interrupted leaves no summary of another."""
     os.makedirs(output_dir, exist_ok=True)
-    for pattern in (SUMMARY, f"{RESULTS}-*.jsonl", f"{DEAD_LETTERS}-*.jsonl"):
+    for pattern in (SUMMARY, *(f"{prefix}-*.jsonl" for prefix in prefixes)):
         for path in glob.glob(os.path.join(output_dir, pattern)):
             os.remove(path)
 
 
-def ensure_outputs(output_dir: str) -> None:
+def ensure_outputs(output_dir: str, prefixes: Iterable[str]) -> None:
     """An output with no records still gets its (empty) shard, so readers find every file they expect."""
-    for prefix in (RESULTS, DEAD_LETTERS):
+    for prefix in prefixes:
         if not shards(output_dir, prefix):
             open(os.path.join(output_dir, f"{prefix}-00000-of-00001.jsonl"), "w").close()
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output_dir: str):
-        self._output_dir = output_dir
-
     def process(self, grouped):
         prefix, lines = grouped
-        path = os.path.join(self._output_dir, f"{prefix}-00000-of-00001.jsonl")
+        path = f"{prefix}-00000-of-00001.jsonl"
         partial = f"{path}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             for line in lines:
@@ -96,8 +94,8 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteJsonLines(beam.PTransform):
-    """PCollections of (prefix, JSON text) pairs, in any windowing -> one shard per prefix,
-    `<output_dir>/<prefix>-00000-of-00001.jsonl`.
+    """PCollections of (path prefix, JSON text) pairs, in any windowing -> one shard per prefix,
+    `<path prefix>-00000-of-00001.jsonl`.
 
     The shards are written once the input is complete (its watermark at the end of time): after a
     backfill, or at the end of a replayed stream; Beam's `WriteToText` refuses unbounded input. The
@@ -105,10 +103,6 @@ class WriteJsonLines(beam.PTransform):
     and one grouping writes them all: a batch runner pays for each stage. A live stream writes to a
     streaming sink instead.
     """
-
-    def __init__(self, output_dir: str):
-        super().__init__()
-        self._output_dir = output_dir
 
     def expand(self, outputs):
         complete = [
@@ -123,7 +117,7 @@ class WriteJsonLines(beam.PTransform):
             complete
             | "AllOutputs" >> beam.Flatten()
             | "ByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self._output_dir))
+            | "WriteShard" >> beam.ParDo(_WriteShard())
         )
 
 

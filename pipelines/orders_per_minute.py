@@ -2,7 +2,7 @@
 
 Orders are grouped by region into 1-minute tumbling event-time windows with no grace by default and
 counted. Each order counts once per window even if an at-least-once source redelivers it. Windowing is
-declared once, in `DEFAULT_SPEC` (overridable with the CLI's windowing flags), and the same declaration
+declared once, in `MINUTE` (overridable with the CLI's windowing flags), and the same declaration
 runs as a backfill, as a replay of a recorded stream, in TestStream tests and on streaming runners.
 
     kappa run orders-per-minute --input 'archive/*.avro' --input-format avro --output out/ --mode batch
@@ -10,18 +10,20 @@ runs as a backfill, as a replay of a recorded stream, in TestStream tests and on
 """
 from __future__ import annotations
 
+import collections
+import dataclasses
 import operator
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 import apache_beam as beam
 
-from kappa.io.orders import SUBJECT, Order
-from kappa.pipelines.registry import PipelineDefinition, register
-from kappa.transforms.aggregation import WindowedAggregation
+from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
+from kappa.transforms.aggregation import Aggregate, Arrives, WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCountFn, DistinctCountPanes
-from kappa.transforms.window_result import FormatWindowResults
-from kappa.transforms.windowing import WindowSpec
+from kappa.transforms.window_result import FormatWindowResults, final_results
+from kappa.transforms.windowing import WindowKind, WindowSpec
 
-DEFAULT_SPEC = WindowSpec(size_ms=60_000, allowed_lateness_ms=0)
+MINUTE = WindowSpec(size_ms=60_000, allowed_lateness_ms=0)
 
 # Each order adds its id to its region's window; the set of ids counts a redelivery once.
 ORDER_IDS_BY_REGION = WindowedAggregation(
@@ -31,31 +33,42 @@ ORDER_IDS_BY_REGION = WindowedAggregation(
 )
 
 
-class OrderCounts(beam.PTransform):
-    """(region, DistinctCount) per pane -> window results `{"key", "region", "window_start",
-    "window_end", "count", "timing", "is_last"}`."""
+@dataclasses.dataclass(frozen=True)
+class OrdersPerMinute(Pipeline):
+    name: ClassVar[str] = "orders-per-minute"
+    description: ClassVar[str] = "orders per region per 1-minute event-time window, redeliveries counted once"
+    inputs: ClassVar[Mapping[str, Input]] = {"orders": Input("order", key="order_id")}
+    outputs: ClassVar[Mapping[str, Output]] = {
+        MAIN_OUTPUT: Output("orders-per-minute", topic="orders-per-minute-by-region",
+                            doc="one result per pane: {key, region, window_start, window_end, count, timing, "
+                                "is_last}")}
+    dead_letter_topic: ClassVar[Optional[str]] = "orders-dead-letter"
+    aggregated_input: ClassVar[Optional[str]] = "orders"
+    aggregation: ClassVar[Optional[WindowedAggregation]] = ORDER_IDS_BY_REGION
 
-    def __init__(self, spec: WindowSpec):
-        super().__init__()
-        self._spec = spec
+    spec: Optional[WindowSpec] = MINUTE
 
-    def expand(self, totals):
-        return (
-            totals
-            | "CountOrdersOnce" >> DistinctCountPanes(self._spec)
-            | "Format" >> FormatWindowResults(key_field="region", value_field="count")
+    def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
+        counted = (
+            streams["orders"]
+            | "Aggregate" >> Aggregate(ORDER_IDS_BY_REGION, self.spec, arrives["orders"])
+            | "CountOrdersOnce" >> DistinctCountPanes(self.spec, "orders")
         )
+        outputs = {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults(key_field="region",
+                                                                                 value_field="count")}
+        if self.spec.kind is not WindowKind.SLIDING:  # sliding windows hold a record several times
+            outputs[TALLY] = counted.tally
+        return outputs
+
+    def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
+        finals = final_results(results, "count", self.spec.accumulation).values()
+        per_region: Dict[str, int] = collections.Counter()
+        for final in finals:
+            per_region[final["region"]] += final["count"]
+        starts = [final["window_start"] for final in finals]
+        return {"windows": len(starts), "first_window_start": min(starts, default=None),
+                "last_window_start": max(starts, default=None), "counted": sum(per_region.values()),
+                "count_per_region": dict(sorted(per_region.items()))}
 
 
-ORDERS_PER_MINUTE = PipelineDefinition(
-    name="orders-per-minute",
-    event_type=Order,
-    default_spec=DEFAULT_SPEC,
-    description="orders per region per 1-minute event-time window, redeliveries counted once",
-    aggregation=ORDER_IDS_BY_REGION,
-    results=OrderCounts,
-    key_field="region",
-    value_field="count",
-    input_subject=SUBJECT,
-)
-register(ORDERS_PER_MINUTE)
+PIPELINE = OrdersPerMinute()

@@ -1,71 +1,44 @@
-"""The pipelines the CLI can run, each registered by its own module with a name and a default WindowSpec."""
+"""The pipelines the CLI can run: every module of this package that holds a `PIPELINE`, found by name,
+so adding a pipeline is adding its module."""
 from __future__ import annotations
 
-import dataclasses
+import functools
 import importlib
-from typing import Callable, Dict, List
+import pkgutil
+from typing import Dict, List
 
-import apache_beam as beam
-
-from kappa.transforms.aggregation import AggregatePerElement, MergePartials, WindowedAggregation
-from kappa.transforms.windowing import WindowSpec
-
-# Modules that register a pipeline when imported; a new job adds its module here.
-_PIPELINE_MODULES = ("kappa.pipelines.orders_per_minute",)
+from kappa import pipelines
+from kappa.pipelines.model import Input, Pipeline
 
 
-@dataclasses.dataclass(frozen=True)
-class PipelineDefinition:
-    name: str
-    event_type: type
-    default_spec: WindowSpec
-    description: str
-    # The pipeline is `aggregation` followed by `results`, declared apart so that a reader can
-    # pre-aggregate what it holds (kappa.transforms.aggregation).
-    aggregation: WindowedAggregation
-    results: Callable[[WindowSpec], beam.PTransform]  # (key, combined output) per pane -> window results
-    key_field: str  # the field of a window result that holds its key, e.g. "region"
-    value_field: str  # the field that holds its aggregate, e.g. "count"
-    input_subject: str  # the schema subject of its events; its results' subject is its name
-
-    def per_element(self, spec: WindowSpec) -> beam.PTransform:
-        """Valid events -> window results: the plan every window kind and trigger can run."""
-        return _Then(AggregatePerElement(self.aggregation, spec), self.results(spec))
-
-    def pre_aggregated(self, spec: WindowSpec) -> beam.PTransform:
-        """Partials folded by `FoldEvents` -> the same window results."""
-        return _Then(MergePartials(self.aggregation, spec), self.results(spec))
-
-
-class _Then(beam.PTransform):
-    def __init__(self, aggregate: beam.PTransform, results: beam.PTransform):
-        super().__init__()
-        self._aggregate = aggregate
-        self._results = results
-
-    def expand(self, pcoll):
-        return pcoll | "Aggregate" >> self._aggregate | "Results" >> self._results
-
-
-_REGISTRY: Dict[str, PipelineDefinition] = {}
-
-
-def register(definition: PipelineDefinition) -> None:
-    _REGISTRY[definition.name] = definition
-
-
-def _load() -> None:
-    for module in _PIPELINE_MODULES:
-        importlib.import_module(module)
+@functools.lru_cache(maxsize=None)
+def _pipelines() -> Dict[str, Pipeline]:
+    found: Dict[str, Pipeline] = {}
+    for module_info in pkgutil.iter_modules(pipelines.__path__):
+        module = importlib.import_module(f"{pipelines.__name__}.{module_info.name}")
+        pipeline = getattr(module, "PIPELINE", None)
+        if isinstance(pipeline, Pipeline):
+            found[pipeline.name] = pipeline
+    return found
 
 
 def names() -> List[str]:
-    _load()
-    return sorted(_REGISTRY)
+    return sorted(_pipelines())
 
 
-def get(name: str) -> PipelineDefinition:
-    _load()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown pipeline {name!r} (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]
+def input_kinds() -> Dict[str, Input]:
+    """Every pipeline's inputs by name: one name is one kind of event, whichever pipeline reads it."""
+    kinds: Dict[str, Input] = {}
+    for pipeline in _pipelines().values():
+        for stream, declared in pipeline.inputs.items():
+            known = kinds.setdefault(stream, declared)
+            if known.subject != declared.subject:
+                raise TypeError(f"input {stream!r} is {known.subject!r} in one pipeline and {declared.subject!r} "
+                                f"in {pipeline.name}: one name, one contract")
+    return kinds
+
+
+def get(name: str) -> Pipeline:
+    if name not in _pipelines():
+        raise KeyError(f"unknown pipeline {name!r} (known: {', '.join(names())})")
+    return _pipelines()[name]

@@ -32,11 +32,12 @@ from kappa.runners.quiet import silence_google_client_warnings
 
 silence_google_client_warnings()
 
-from kappa.io import generate, input_files, kafka, readers, wire_format, writers  # noqa: E402 (after the warnings filter)
+from kappa.io import contracts, generate, input_files, kafka, readers, wire_format, writers  # noqa: E402 (after the warnings filter)
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, InvalidSchema, SchemaRegistry
 from kappa.pipelines import registry
+from kappa.pipelines.model import Pipeline
 from kappa.runners import flags, interrupt, job, summary, usage, versions
 from kappa.runners.flink import FlinkProfile
 from kappa.runners.interrupt import Interruptible
@@ -91,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="these flags; after NAME, also that pipeline's inputs, outputs and windowing")
     run.add_argument("pipeline", metavar="NAME", help=f"the pipeline: {', '.join(registry.names())}")
     files = run.add_argument_group("input and output (batch and replay)")
-    files.add_argument("--input", metavar="PATH", help="a file, a folder (its files) or a glob (default: none)")
+    files.add_argument("--input", action="append", metavar="STREAM=PATH",
+                       help="an input's archive: a file, a folder (its files) or a glob, once per input; a "
+                            "pipeline of one input also takes PATH alone. A replay merges the inputs into one "
+                            "stream: each keeps its order, and the next record is the one with the smallest "
+                            "event time among the inputs' next records (ties: by input name) (default: none)")
     files.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
                        help="read every file in this format (default: each file's own: Avro containers by their "
                             "first bytes, JSON Lines by name, .jsonl/.json/.ndjson, gzip decompressed; others skipped)")
@@ -128,11 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--flink-master", default="localhost:8081", metavar="HOST:PORT", help="the cluster's REST address")
 
     produce = commands.add_parser("produce", help="replay an archive into a Kafka topic")
-    produce.add_argument("kind", choices=["orders"], help="what the archive holds")
+    produce.add_argument("kind", choices=sorted(registry.input_kinds()),
+                         help="what the archive holds: an input of the pipelines")
     produce.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob (required)")
     produce.add_argument("--input-format", choices=[f.value for f in readers.RecordFormat],
                          help="default: avro when every file is named *.avro, else jsonl")
-    produce.add_argument("--topic", default="orders", help="where the records go")
+    produce.add_argument("--topic", help="where the records go (default: the kind's name)")
     produce.add_argument("--rate", metavar="N/s", help="at most N records a second (default: as fast as possible)")
     produce.add_argument("--value-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value,
                          help="avro: the Confluent wire format")
@@ -176,41 +182,85 @@ def _input_format(args: argparse.Namespace) -> Optional[readers.RecordFormat]:
     return readers.RecordFormat(args.input_format) if args.input_format else None
 
 
+_WINDOW_FLAGS = ("window_kind", "window", "period", "gap", "early_firing", "early_count", "accumulation")
+
+
+def _configured(pipeline: Pipeline, args: argparse.Namespace) -> Pipeline:
+    """The pipeline with the windowing flags applied: to its WindowSpec, or, for a pipeline without one,
+    only --allowed-lateness."""
+    if pipeline.spec is not None:
+        return pipeline.configured(spec=windowing.spec_from_args(args, pipeline.spec))
+    given = [f"--{flag.replace('_', '-')}" for flag in _WINDOW_FLAGS if getattr(args, flag) is not None]
+    if given:
+        raise ValueError(f"{pipeline.name} has no window that {given[0]} could change (its windowing: "
+                         f"{pipeline.describe_windowing()}); --allowed-lateness sets how long it waits")
+    if args.allowed_lateness is None:
+        return pipeline
+    return pipeline.configured(allowed_lateness_ms=windowing.duration_flag_ms(
+        "--allowed-lateness", args.allowed_lateness, windowing.MAX_LATENESS_MS, positive=False))
+
+
+def _file_binding(args: argparse.Namespace, pipeline: Pipeline, mode: Mode,
+                  max_dead_letter_ratio: Optional[float]) -> job.FileBinding:
+    streams = list(pipeline.inputs)
+    if not args.input or not args.output:
+        raise ValueError(f"--mode {mode.value} needs --input and --output")
+    patterns = flags.named_values("--input", args.input, streams, "stream")
+    missing = [stream for stream in streams if stream not in patterns]
+    if missing:
+        raise ValueError(f"{pipeline.name} reads {len(streams)} inputs; missing: "
+                         + ", ".join(f"--input {stream}=PATH" for stream in missing))
+    fmt = _input_format(args)
+    for pattern in patterns.values():
+        writers.check_output_dir(args.output, pattern)
+    inputs = {stream: input_files.select_inputs(patterns[stream], fmt) for stream in streams}
+    for stream, selection in inputs.items():
+        readers.check_contract(stream, contracts.contract(pipeline.inputs[stream].subject).schema, selection.files)
+    return job.FileBinding(inputs=inputs, patterns={stream: patterns[stream] for stream in streams},
+                           output_dir=args.output, input_format=fmt, max_dead_letter_ratio=max_dead_letter_ratio)
+
+
+def _kafka_binding(args: argparse.Namespace, pipeline: Pipeline, max_out_of_orderness_ms: int) -> job.KafkaBinding:
+    topics = flags.named_values("--input-topic", args.input_topic, list(pipeline.inputs), "stream")
+    output_topics = flags.named_values("--output-topic", args.output_topic, list(pipeline.outputs), "output")
+    group_id = args.group_id or f"kappa-{pipeline.name}"
+    return job.KafkaBinding(
+        bootstrap_servers=args.bootstrap_servers,
+        sources={stream: flags.kafka_source_from_args(args, max_out_of_orderness_ms, topics.get(stream, stream),
+                                                      group_id)
+                 for stream in pipeline.inputs},
+        output_topics={output: output_topics.get(output, pipeline.default_output_topic(output))
+                       for output in pipeline.outputs},
+        dead_letter_topic=args.dead_letter_topic or pipeline.default_dead_letter_topic(),
+        late_topic=args.late_topic or pipeline.default_late_topic(),
+        value_format=ValueFormat(args.output_format))
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        definition = registry.get(args.pipeline)
+        pipeline = registry.get(args.pipeline)
     except KeyError as err:
         raise UsageError(err.args[0]) from None
     mode = Mode(args.mode)
     try:
-        spec = windowing.spec_from_args(args, definition.default_spec)
+        pipeline = _configured(pipeline, args)
         max_ooo = windowing.duration_flag_ms(
             "--max-out-of-orderness", args.max_out_of_orderness or DEFAULT_MAX_OUT_OF_ORDERNESS,
             windowing.MAX_LATENESS_MS, positive=False)
         skew = windowing.duration_flag_ms("--max-event-time-skew", args.max_event_time_skew, windowing.MAX_LATENESS_MS)
         max_dead_letter_ratio = _ratio("--max-dead-letter-ratio", args.max_dead_letter_ratio)
-        profile = _profile(args, mode, definition.name)
-        if mode is Mode.REPLAY and args.runner == "flink" and spec.early_firing_delay_ms is not None:
+        profile = _profile(args, mode, pipeline.name)
+        if (mode is Mode.REPLAY and args.runner == "flink" and pipeline.spec is not None
+                and pipeline.spec.early_firing_delay_ms is not None):
             raise ValueError("--early-firing cannot be replayed on --runner flink: Flink's TestStream cannot "
                              "advance processing time; replay it on --runner direct")
         if mode is Mode.STREAM:
-            endpoints = job.KafkaEndpoints(
-                source=flags.kafka_source_from_args(args, max_ooo), output_topic=args.output_topic,
-                dead_letter_topic=args.dead_letter_topic, value_format=ValueFormat(args.output_format))
-            request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile, kafka=endpoints,
-                                     max_out_of_orderness_ms=max_ooo, max_event_time_skew_ms=skew,
-                                     per_element=args.per_element)
+            binding = _kafka_binding(args, pipeline, max_ooo)
         else:
-            if not args.input or not args.output:
-                raise ValueError(f"--mode {mode.value} needs --input and --output")
-            fmt = _input_format(args)
-            writers.check_output_dir(args.output, args.input)
-            request = job.JobRequest(definition=definition, spec=spec, mode=mode, profile=profile,
-                                     input_pattern=args.input, input_format=fmt,
-                                     inputs=input_files.select_inputs(args.input, fmt),
-                                     output_dir=args.output, max_out_of_orderness_ms=max_ooo,
-                                     max_event_time_skew_ms=skew, per_element=args.per_element,
-                                     max_dead_letter_ratio=max_dead_letter_ratio)
+            binding = _file_binding(args, pipeline, mode, max_dead_letter_ratio)
+        request = job.JobRequest(pipeline=pipeline, mode=mode, profile=profile, binding=binding,
+                                 max_out_of_orderness_ms=max_ooo, max_event_time_skew_ms=skew,
+                                 per_element=args.per_element)
     except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
     if mode is Mode.BATCH:
@@ -279,6 +329,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    args.topic = args.topic or args.kind
     try:
         if args.partitions < 1:
             raise ValueError(f"--partitions must be at least 1, got {args.partitions}")
@@ -287,8 +338,11 @@ def _produce(args: argparse.Namespace) -> int:
         kafka.create_topic(args.bootstrap_servers, args.topic, args.partitions)
     except (ValueError, FileNotFoundError, kafka.KafkaException) as err:
         raise UsageError(str(err)) from None
-    to_kafka = ArchiveToKafka(readers.order_parser(None), ValueFormat(args.value_format))
-    records = (to_kafka(raw) for raw, _ in readers.iter_records(selection.files))
+    kind = registry.input_kinds()[args.kind]
+    contract = contracts.contract(kind.subject)
+    to_kafka = ArchiveToKafka(kind.subject, contract.parser().parse, kind.key, ValueFormat(args.value_format),
+                              contract.event_time_field)
+    records = (to_kafka(raw) for raw, _ in readers.iter_records(selection.files, contract.schema))
     started = time.monotonic()
     written = kafka.produce(args.bootstrap_servers, args.topic, records, rate)
     elapsed = time.monotonic() - started
@@ -339,9 +393,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _pipelines(_: argparse.Namespace) -> int:
-    for name in registry.names():
-        definition = registry.get(name)
-        print(f"{name:<24} {definition.description} [{definition.default_spec.describe()}]")
+    print(usage.pipelines_overview())
     return 0
 
 

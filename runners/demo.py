@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from kappa.io import kafka, readers, wire_format
+from kappa.io import contracts, kafka, orders, readers, wire_format
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.orders import epoch_ms
 from kappa.io.schema_registry import SchemaRegistry
@@ -164,8 +164,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def archive_records(path: str) -> List[tuple]:
     """An archive's records as the (key, value) pairs the demo produces: Avro in the wire format."""
-    to_kafka = ArchiveToKafka(readers.order_parser(None), ValueFormat.AVRO)
-    return [to_kafka(raw) for raw in readers.iter_raw_records(path)]
+    contract = contracts.contract(orders.SUBJECT)
+    to_kafka = ArchiveToKafka(orders.SUBJECT, contract.parser().parse, "order_id", ValueFormat.AVRO)
+    return [to_kafka(raw) for raw in readers.iter_raw_records(path, contract.schema)]
 
 
 def first_commit(broker: KafkaBroker, waiting: int, topics: Sequence[str], group: str,

@@ -4,7 +4,7 @@ Each `*_from_args` raises ValueError with a readable reason; the CLI turns it in
 """
 import argparse
 import re
-from typing import Optional
+from typing import Dict, List, Optional, Sequence
 
 from kappa.io import kafka
 from kappa.io.event_codec import ValueFormat
@@ -69,11 +69,19 @@ def add_bootstrap_flag(parser: argparse.ArgumentParser) -> None:
 def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Kafka (--mode stream)")
     add_bootstrap_flag(group)
-    group.add_argument("--input-topic", default="orders", help="where the events are read")
-    group.add_argument("--output-topic", default="orders-per-minute-by-region", help="where results go, keyed by window")
-    group.add_argument("--dead-letter-topic", default="orders-dead-letter",
-                       help="where records that break the contract go, keyed by where they were read")
-    group.add_argument("--group-id", default="kappa-orders-per-minute", help="the consumer group whose offsets it commits")
+    group.add_argument("--input-topic", action="append", metavar="STREAM=TOPIC",
+                       help="where an input's events are read, once per input (default: the input's name; a "
+                            "pipeline of one input also takes TOPIC alone)")
+    group.add_argument("--output-topic", action="append", metavar="OUTPUT=TOPIC",
+                       help="where an output goes, keyed by its records' key, once per output (default: the "
+                            "output's topic in `kappa run NAME --help`; TOPIC alone is the main output's)")
+    group.add_argument("--dead-letter-topic", metavar="TOPIC",
+                       help="where records that break their contract go, keyed by where they were read "
+                            "(default: the pipeline's, in `kappa run NAME --help`)")
+    group.add_argument("--late-topic", metavar="TOPIC",
+                       help="where records too late for the pipeline go (default: <pipeline>-late)")
+    group.add_argument("--group-id", metavar="GROUP",
+                       help="the consumer group whose offsets it commits (default: kappa-<pipeline>)")
     group.add_argument("--start-from", choices=[s.value for s in kafka.StartFrom], default=kafka.StartFrom.COMMITTED.value,
                        help="committed: the group's committed offsets, else the earliest")
     group.add_argument("--output-format", choices=[f.value for f in ValueFormat], default=ValueFormat.AVRO.value,
@@ -91,11 +99,31 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
                        f"at most {poll_max}")
 
 
-def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int) -> kafka.KafkaSource:
+def named_values(flag: str, given: Optional[List[str]], names: Sequence[str], what: str) -> Dict[str, str]:
+    """Each `NAME=VALUE` of a repeated flag -> {name: value}; with one name, `VALUE` alone is its value
+    (so a path holding '=' stays a path). ValueError names an unknown or repeated name."""
+    values: Dict[str, str] = {}
+    for text in given or ():
+        name, sep, value = text.partition("=")
+        if not (sep and name in names):
+            if len(names) != 1:
+                if sep:
+                    raise ValueError(f"{flag} {text}: unknown {what} {name!r} (known: {', '.join(names)})")
+                raise ValueError(f"{flag} {text}: name the {what}, {flag} {what.upper()}=..., one of "
+                                 f"{', '.join(names)}")
+            name, value = names[0], text
+        if name in values:
+            raise ValueError(f"{flag} gives {what} {name!r} twice")
+        values[name] = value
+    return values
+
+
+def kafka_source_from_args(args: argparse.Namespace, max_out_of_orderness_ms: int, topic: str,
+                           group_id: str) -> kafka.KafkaSource:
     return kafka.KafkaSource(
         bootstrap_servers=args.bootstrap_servers,
-        topic=args.input_topic,
-        group_id=args.group_id,
+        topic=topic,
+        group_id=group_id,
         start_from=kafka.StartFrom(args.start_from),
         max_out_of_orderness_ms=max_out_of_orderness_ms,
         idle_timeout_ms=duration_flag_ms("--idle-timeout", args.idle_timeout, MAX_IDLE_TIMEOUT_MS, positive=False),

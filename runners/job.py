@@ -1,75 +1,111 @@
-"""One run of a registered pipeline: pick the source for the mode, apply the pipeline, write, summarise.
+"""One run of a pipeline: a source bound to every input and a sink to every output for the mode, the
+pipeline's transform between them, and a summary. Nothing here knows any one pipeline.
 
 The pipeline transform is the same in every mode; only what feeds it and what runs it change:
-- batch: the archive is read as a bounded source; the windowing keeps its windows and lateness but
-  emits one final pane per window (see `WindowSpec.final_only`);
-- replay: the archive is played as a stream (`kappa.io.replay`) with the windowing exactly as declared:
-  on Flink as a TestStream; on the direct runner the windowed grouping is played in this process by
-  Beam's trigger driver (`kappa.runners.replay_panes`), and its panes go through the rest of the
-  pipeline in Beam;
-- stream: orders are read from Kafka and results written to Kafka, with the windowing as declared,
-  until the job is stopped.
+- batch: each input's archive is read as a bounded source; the windowing keeps its windows and
+  lateness but emits one final pane per window (see `WindowSpec.final_only`);
+- replay: the archives of all inputs are merged into one recorded stream and played with the
+  windowing exactly as declared (`kappa.io.replay`): on Flink as a TestStream; on the direct runner
+  a pipeline of one aggregated input has its windowed grouping played in this process by Beam's
+  trigger driver (`kappa.runners.replay_panes`), and its panes go through the rest of the pipeline in
+  Beam; any other as a TestStream;
+- stream: each input is read from its Kafka topic and each output written to its topic, with the
+  windowing as declared, until the job is stopped.
+Where the source owns the watermark (replay, Kafka), it takes out too-late records before the
+pipeline (`kappa.transforms.lateness`); they go to the `late` output, as dead letters go to theirs.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import operator
+import os
 import time
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import WindowedValue
 
-from kappa.io import input_files, kafka, orders, readers, replay, splits, writers
+from kappa.io import contracts, input_files, kafka, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
-from kappa.pipelines.registry import PipelineDefinition
+from kappa.io.orders import DEFAULT_MAX_EVENT_TIME_SKEW_MS
+from kappa.pipelines.model import TALLY, Pipeline
 from kappa.runners import replay_panes, summary
 from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import FoldEvents, grouping_of
-from kappa.transforms.windowing import WindowSpec
+from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
+from kappa.transforms.lateness import LateRecord
+from kappa.transforms.tally import Tally
 
 
 @dataclasses.dataclass(frozen=True)
-class KafkaEndpoints:
-    """Streaming mode's input and outputs."""
+class FileBinding:
+    """Batch and replay: each input's archive (its files, chosen and checked before the job), and the
+    folder every output goes to."""
 
-    source: kafka.KafkaSource
-    output_topic: str
+    inputs: Mapping[str, input_files.InputSelection]
+    patterns: Mapping[str, str]  # each input's --input, as given
+    output_dir: str
+    input_format: Optional[readers.RecordFormat] = None  # forced on every file; else each file's own
+    max_dead_letter_ratio: Optional[float] = None  # None: fail only when every record is a dead letter
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaBinding:
+    """Stream: each input's topic, each output's, and where dead letters and too-late records go."""
+
+    bootstrap_servers: str
+    sources: Mapping[str, kafka.KafkaSource]  # per input
+    output_topics: Mapping[str, str]  # per output
     dead_letter_topic: str
+    late_topic: str
     value_format: ValueFormat = ValueFormat.AVRO
 
 
 @dataclasses.dataclass(frozen=True)
 class JobRequest:
-    definition: PipelineDefinition
-    spec: WindowSpec
+    pipeline: Pipeline  # configured by the flags
     mode: Mode
     profile: RunnerProfile
-    input_pattern: Optional[str] = None  # batch and replay: a file, a folder or a glob
-    input_format: Optional[readers.RecordFormat] = None  # forced on every file; else each file's own
-    inputs: Optional[input_files.InputSelection] = None  # input_pattern's files, chosen and checked before the job
-    output_dir: Optional[str] = None
-    kafka: Optional[KafkaEndpoints] = None  # stream
-    max_out_of_orderness_ms: int = 5_000
-    max_event_time_skew_ms: int = orders.DEFAULT_MAX_EVENT_TIME_SKEW_MS
+    binding: Union[FileBinding, KafkaBinding]
+    max_out_of_orderness_ms: int = 5_000  # replay; a stream's is its sources'
+    max_event_time_skew_ms: int = DEFAULT_MAX_EVENT_TIME_SKEW_MS
     per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
-    max_dead_letter_ratio: Optional[float] = None  # None: fail only when every record is a dead letter
 
-    def order_parser(self) -> orders.OrderParser:
-        return orders.OrderParser(self.max_event_time_skew_ms)
-
-    @property
-    def effective_spec(self) -> WindowSpec:
-        return self.spec.final_only() if self.mode is Mode.BATCH else self.spec
+    def __post_init__(self) -> None:
+        wanted = KafkaBinding if self.mode is Mode.STREAM else FileBinding
+        if not isinstance(self.binding, wanted):
+            raise ValueError(f"--mode {self.mode.value} binds {wanted.__name__}, not {type(self.binding).__name__}")
 
     @property
-    def pre_aggregates(self) -> bool:
+    def effective(self) -> Pipeline:
+        """The pipeline as this mode runs it: a backfill gives each window one final pane."""
+        return self.pipeline.final_only() if self.mode is Mode.BATCH else self.pipeline
+
+    def pre_aggregates(self, stream: str) -> bool:
         """Batch folds each file split, stream each read of a partition, replay the records that arrive
         together, before the shuffle, where the windowing allows (see `kappa.transforms.aggregation`)."""
-        return not self.per_element and self.definition.aggregation.can_pre_aggregate(self.effective_spec)
+        return not self.per_element and self.effective.can_pre_aggregate(stream)
+
+    def fold(self, stream: str) -> Optional[FoldEvents]:
+        if not self.pre_aggregates(stream):
+            return None
+        return FoldEvents(self.pipeline.aggregation, self.effective.spec)
+
+    def contract(self, stream: str) -> contracts.Contract:
+        return contracts.contract(self.pipeline.inputs[stream].subject)
+
+    def parser(self, stream: str) -> Any:
+        return self.contract(stream).parser(self.max_event_time_skew_ms)
+
+    @property
+    def plays_panes(self) -> bool:
+        """Whether a replay plays the grouping in this process: one input, aggregated, on a runner that can."""
+        pipeline = self.pipeline
+        return (self.mode is Mode.REPLAY and self.profile.replays_in_process
+                and list(pipeline.inputs) == [pipeline.aggregated_input])
 
 
 WORKER_BYTES = 4 << 20  # of archive per worker process, at least
@@ -78,40 +114,52 @@ WORKER_BYTES = 4 << 20  # of archive per worker process, at least
 @dataclasses.dataclass(frozen=True)
 class InputPlan:
     """What a bounded run reads, planned once before the job is built: the stream a replay plays, or
-    the byte ranges a backfill reads in either plan (which also decide how many workers it gets)."""
+    the byte ranges a backfill reads of each input (which also decide how many workers it gets)."""
 
     replay: Optional[replay.ReplayPlan] = None
     panes: Optional[Tuple[WindowedValue, ...]] = None  # the replay's grouping, played in process
-    splits: Tuple[splits.FileSplit, ...] = ()
+    splits: Mapping[str, Tuple[splits.FileSplit, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def workers(self) -> int:
-        """One per WORKER_BYTES of input, at most one per split. A worker process takes about a second
-        to start: make run's 2.1 MB archive took 5.4 s in this process and 6.6 s in two; the 10.7 MB
-        bench archive 5.9 s in one and 5.2 s in two."""
-        input_bytes = sum(split.end - split.start for split in self.splits)
-        return max(1, min(len(self.splits), input_bytes // WORKER_BYTES))
+        """One per WORKER_BYTES of input, at most one per split (a worker process takes about a second
+        to start; docs/benchmarks.md has the measurements)."""
+        every_split = [split for stream_splits in self.splits.values() for split in stream_splits]
+        input_bytes = sum(split.end - split.start for split in every_split)
+        return max(1, min(len(every_split), input_bytes // WORKER_BYTES))
 
 
 def plan_inputs(request: JobRequest) -> InputPlan:
     if request.mode is Mode.REPLAY:
         plan = plan_replay(request)
-        if not request.profile.replays_in_process:
+        if not request.plays_panes:
             return InputPlan(replay=plan)
-        grouped, combine_fn = grouping_of(request.definition.aggregation, request.pre_aggregates)
-        player = replay_panes.PanePlayer(request.effective_spec, grouped, combine_fn)
+        stream = request.pipeline.aggregated_input
+        grouped, combine_fn = grouping_of(request.pipeline.aggregation, request.pre_aggregates(stream))
+        player = replay_panes.PanePlayer(request.effective.spec, grouped, combine_fn)
         return InputPlan(replay=plan, panes=tuple(player.play(plan.steps)))
     if request.mode is Mode.BATCH:
-        return InputPlan(splits=tuple(splits.plan_splits(request.inputs.files, splits.SPLIT_BYTES)))
+        return InputPlan(splits={stream: tuple(splits.plan_splits(selection.files, splits.SPLIT_BYTES))
+                                 for stream, selection in request.binding.inputs.items()})
     return InputPlan()
 
 
 def plan_replay(request: JobRequest) -> replay.ReplayPlan:
-    parse = readers.order_parser(request.input_format, request.max_event_time_skew_ms)
-    parsed = readers.parse_records(_shown_as_progress(readers.iter_records(request.inputs.files)), parse)
-    aggregation, spec = request.definition.aggregation, request.effective_spec
-    fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
-    return replay.plan_replay(parsed, aggregation, request.max_out_of_orderness_ms, spec, fold)
+    pipeline, binding = request.effective, request.binding
+    inputs = {}
+    for stream, selection in binding.inputs.items():
+        contract = request.contract(stream)
+        parse = readers.raw_parser(request.parser(stream), binding.input_format)
+        records = _shown_as_progress(readers.iter_records(selection.files, contract.schema))
+        key_of = None
+        if stream == pipeline.aggregated_input:
+            key_value = pipeline.aggregation.key_value
+            key_of = lambda event, key_value=key_value: key_value(event)[0]  # noqa: E731
+        inputs[stream] = replay.ReplayInput(
+            parsed=readers.parse_records(records, parse, stream),
+            event_time_ms=operator.attrgetter(contract.event_time_field),
+            too_late=pipeline.too_late(stream), fold=request.fold(stream), key_of=key_of)
+    return replay.plan_replay(inputs, request.max_out_of_orderness_ms, pipeline.spec)
 
 
 def _shown_as_progress(records: Iterable[Any]) -> Iterator[Any]:
@@ -120,84 +168,186 @@ def _shown_as_progress(records: Iterable[Any]) -> Iterator[Any]:
         yield record
 
 
+@dataclasses.dataclass
+class _Sources:
+    """What the sources of a run made of its inputs."""
+
+    streams: Dict[str, beam.PCollection]
+    arrives: Dict[str, Arrives]
+    dead_letters: List[beam.PCollection]
+    late: List[beam.PCollection]
+    tally: List[beam.PCollection]
+
+
 def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputPlan()) -> None:
     """The job graph; a bounded run takes the plan of what it reads."""
-    definition, spec = request.definition, request.effective_spec
-    parsed = _read(pipeline, request, plan)
+    read = {Mode.BATCH: _read_archives, Mode.REPLAY: _replay, Mode.STREAM: _read_kafka}[request.mode]
+    sources = read(pipeline, request, plan)
+    outputs = dict(sources.streams | request.effective.transform(sources.arrives))
+    pipeline_tally = outputs.pop(TALLY, None)
+    if pipeline_tally is not None:  # from inside its windows into one, complete when the input is
+        sources.tally.append(pipeline_tally | "TallyWindow" >> beam.WindowInto(
+            window.GlobalWindows(), trigger=trigger.AfterWatermark(),
+            accumulation_mode=trigger.AccumulationMode.DISCARDING))
+    if request.mode is Mode.STREAM:
+        _write_to_kafka(pipeline, outputs, sources, request)
+    else:
+        _write_to_files(pipeline, outputs, sources, request)
+
+
+def _read_archives(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> _Sources:
+    sources = _Sources({}, {}, [], [], [])
+    for stream in request.pipeline.inputs:
+        fold = request.fold(stream)
+        parsed = (
+            pipeline
+            | f"PlanSplits{_label(stream)}" >> beam.Create(plan.splits[stream])
+            | f"SpreadSplits{_label(stream)}" >> beam.Reshuffle()
+            | f"Read{_label(stream)}" >> readers.ReadSplits(stream, request.contract(stream), request.parser(stream),
+                                                            fold)
+        )
+        sources.streams[stream] = parsed.valid
+        sources.arrives[stream] = Arrives.PARTIALS if fold is not None else Arrives.EVENTS
+        sources.dead_letters.append(parsed.dead_letters)
+        sources.tally.append(parsed.tally)
+    return sources
+
+
+def _replay(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> _Sources:
+    recorded = plan.replay
+    sources = _Sources({}, {}, [], [], [])
     if plan.panes is not None:
-        results = parsed.valid | definition.name >> definition.results(spec)
+        stream = request.pipeline.aggregated_input
+        sources.streams[stream] = pipeline | "ReplayPanes" >> replay_panes.PlayedPanes(plan.panes)
+        sources.arrives[stream] = Arrives.PANES
     else:
-        plan_of = definition.pre_aggregated if request.pre_aggregates else definition.per_element
-        results = parsed.valid | definition.name >> plan_of(spec)
-    if request.mode is Mode.STREAM:
-        _write_to_kafka(results, parsed.dead_letters, request)
-    else:
-        _write_to_files(results, parsed.dead_letters, request)
+        types = {stream: Any if request.pre_aggregates(stream) else request.contract(stream).record_type
+                 for stream in request.pipeline.inputs}
+        sources.streams = pipeline | "Replay" >> replay.ReplayStreams(recorded.steps, types)
+        sources.arrives = {stream: Arrives.PARTIALS if request.pre_aggregates(stream) else Arrives.EVENTS
+                           for stream in types}
+    sources.dead_letters.append(
+        pipeline | "ReplayDeadLetters" >> beam.Create(recorded.dead_letters).with_output_types(Any))
+    sources.late.append(pipeline | "ReplayLate" >> beam.Create(recorded.late).with_output_types(Any))
+    return sources
 
 
-def _read(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> readers.ParsedEvents:
-    """Valid events, or their partial aggregates when the request pre-aggregates, or the panes of a replay
-    played in process; and dead letters."""
-    aggregation, spec = request.definition.aggregation, request.effective_spec
-    if request.mode is Mode.STREAM:
-        decode = Decoder(orders.SUBJECT, request.order_parser().from_mapping)
-        fold = FoldEvents(aggregation, spec) if request.pre_aggregates else None
-        decoded = pipeline | "ReadKafka" >> kafka.ReadFromKafka(
-            request.kafka.source, decode, aggregation.event_time_ms, fold)
-        return decoded | "SplitDeadLetters" >> readers.SplitDeadLetters(None if fold else orders.Order)
-    if request.mode is Mode.REPLAY:
-        if plan.panes is not None:
-            valid = pipeline | "ReplayPanes" >> replay_panes.PlayedPanes(plan.panes)
-        else:
-            element_type = Any if request.pre_aggregates else request.definition.event_type
-            valid = pipeline | "Replay" >> replay.ReplayStream(plan.replay.steps, element_type)
-        return readers.ParsedEvents(
-            valid=valid,
-            dead_letters=pipeline | "ReplayDeadLetters" >> beam.Create(plan.replay.dead_letters).with_output_types(Any))
-    if request.pre_aggregates:
-        read = "PreAggregate" >> readers.PreAggregateSplits(request.order_parser(), aggregation, spec)
-    else:
-        read = "ReadOrders" >> readers.ReadSplits(request.order_parser())
-    return pipeline | "PlanSplits" >> beam.Create(plan.splits) | "SpreadSplits" >> beam.Reshuffle() | read
+def _read_kafka(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -> _Sources:
+    sources = _Sources({}, {}, [], [], [])
+    effective = request.effective
+    for stream, source in request.binding.sources.items():
+        contract, fold = request.contract(stream), request.fold(stream)
+        input_stream = kafka.InputStream(
+            name=stream, decode=Decoder(contract.subject, request.parser(stream).from_mapping),
+            event_time_ms=operator.attrgetter(contract.event_time_field), too_late=effective.too_late(stream),
+            fold=fold)
+        parsed = (
+            pipeline
+            | f"ReadKafka{_label(stream)}" >> kafka.ReadFromKafka(source, input_stream)
+            | f"Sort{_label(stream)}" >> readers.SortDecoded(stream, None if fold else contract.record_type)
+        )
+        sources.streams[stream] = parsed.valid
+        sources.arrives[stream] = Arrives.PARTIALS if fold is not None else Arrives.EVENTS
+        sources.dead_letters.append(parsed.dead_letters)
+        sources.late.append(parsed.late)
+    return sources
 
 
-def _write_to_files(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
-    encoded_results = results | "EncodeResults" >> beam.Map(lambda r: (writers.RESULTS, json.dumps(r)))
-    encoded_dead_letters = dead_letters | "EncodeDeadLetters" >> beam.Map(
-        lambda d: (writers.DEAD_LETTERS, d.to_json()))
-    (encoded_results, encoded_dead_letters) | "Write" >> writers.WriteJsonLines(request.output_dir)
+def _label(stream: str) -> str:
+    return "".join(part.capitalize() for part in stream.replace("_", "-").split("-"))
+
+
+class _Line:
+    """An output's record -> (the shard's path prefix, its JSON line)."""
+
+    def __init__(self, prefix: str, encode: Callable[[Any], str]):
+        self._prefix = prefix
+        self._encode = encode
+
+    def __call__(self, record: Any) -> Tuple[str, str]:
+        return self._prefix, self._encode(record)
+
+
+def _to_json(record: Any) -> str:
+    return record.to_json() if hasattr(record, "to_json") else json.dumps(record)
+
+
+def _flattened(pcolls: List[beam.PCollection], label: str) -> Optional[beam.PCollection]:
+    if not pcolls:
+        return None
+    return pcolls[0] if len(pcolls) == 1 else pcolls | label >> beam.Flatten()
+
+
+def _summed_tally(tally: beam.PCollection) -> beam.PCollection:
+    return (tally
+            | "TallyByMeasure" >> beam.Map(lambda t: ((t.stream, t.measure), t.n))
+            | "SumTally" >> beam.CombinePerKey(sum)
+            | "AsTally" >> beam.MapTuple(lambda stream_measure, n: Tally(*stream_measure, n)._asdict()))
+
+
+def _write_to_files(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection], sources: _Sources,
+                    request: JobRequest) -> None:
+    out = request.binding.output_dir
+    lines = [pcoll | f"Encode{_label(name)}" >> beam.Map(_Line(os.path.join(out, name), _to_json))
+             for name, pcoll in outputs.items()]
+    for what, prefix, pcolls in (("DeadLetters", writers.DEAD_LETTERS, sources.dead_letters),
+                                 ("Late", writers.LATE, sources.late)):
+        flattened = _flattened(pcolls, f"All{what}")
+        if flattened is not None:
+            lines.append(flattened | f"Encode{what}" >> beam.Map(_Line(os.path.join(out, prefix), _to_json)))
+    tally = _flattened(sources.tally, "AllTally")
+    if tally is not None:
+        lines.append(_summed_tally(tally) | "EncodeTally" >> beam.Map(_Line(_tally_prefix(out), json.dumps)))
+    tuple(lines) | "Write" >> writers.WriteJsonLines()
+
+
+def _tally_prefix(output_dir: str) -> str:
+    return os.path.join(output_dir, ".tally")
 
 
 class _KeyedRecord:
-    """A result -> (its window key, its value in the output format): the latest value per key is current."""
+    """A result -> (its key, its value in the output format): the latest value per key is current."""
 
-    def __init__(self, encode: Encoder):
+    def __init__(self, key_field: str, encode: Encoder):
+        self._key_field = key_field
         self._encode = encode
 
     def __call__(self, result: Dict[str, Any]) -> Tuple[bytes, bytes]:
-        return result["key"].encode(), self._encode(result)
+        return str(result[self._key_field]).encode(), self._encode(result)
 
 
-def _write_to_kafka(results: beam.PCollection, dead_letters: beam.PCollection, request: JobRequest) -> None:
-    endpoints, bootstrap = request.kafka, request.kafka.source.bootstrap_servers
+class _CountTally(beam.DoFn):
+    """A stream's tally as Beam counters (`kappa/<stream>/<measure>`), for an operator's dashboards."""
+
+    def process(self, tally: Tally):
+        metrics.counter(f"{tally.stream}/{tally.measure}").inc(tally.n)
+        return ()
+
+
+def _write_to_kafka(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection], sources: _Sources,
+                    request: JobRequest) -> None:
+    binding = request.binding
+    for name, results in outputs.items():
+        declared = request.pipeline.outputs[name]
+        (
+            results
+            | f"Encode{_label(name)}" >> beam.Map(_KeyedRecord(declared.key, Encoder(declared.subject,
+                                                                                      binding.value_format)))
+            | f"Write{_label(name)}" >> kafka.WriteToKafka(binding.bootstrap_servers, binding.output_topics[name])
+        )
     (
-        results
-        | "EncodeResults" >> beam.Map(_KeyedRecord(Encoder(request.definition.name, endpoints.value_format)))
-        | "WriteResults" >> kafka.WriteToKafka(bootstrap, endpoints.output_topic)
-    )
-    (
-        dead_letters
+        _flattened(sources.dead_letters, "AllDeadLetters")
         | "EncodeDeadLetters" >> beam.Map(lambda d: (d.origin and d.origin.encode(), d.to_json().encode()))
-        | "WriteDeadLetters" >> kafka.WriteToKafka(bootstrap, endpoints.dead_letter_topic)
+        | "WriteDeadLetters" >> kafka.WriteToKafka(binding.bootstrap_servers, binding.dead_letter_topic)
     )
-
-
-def _counters(result) -> Dict[str, int]:
-    query = result.metrics().query(MetricsFilter().with_namespace(metrics.NAMESPACE))
-    totals: Dict[str, int] = {}
-    for counter in query["counters"]:
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + counter.committed
-    return totals
+    (
+        _flattened(sources.late, "AllLate")
+        | "EncodeLate" >> beam.Map(lambda late: (late.stream.encode(), late.to_json().encode()))
+        | "WriteLate" >> kafka.WriteToKafka(binding.bootstrap_servers, binding.late_topic)
+    )
+    tally = _flattened(sources.tally, "AllTally")
+    if tally is not None:
+        tally | "CountTally" >> beam.ParDo(_CountTally())
 
 
 def run(request: JobRequest) -> Dict[str, Any]:
@@ -205,7 +355,9 @@ def run(request: JobRequest) -> Dict[str, Any]:
     `<output>/summary.json`); stream until stopped, or until submitted when the runner detaches."""
     if request.mode is Mode.STREAM:
         return _run_stream(request)
-    writers.clear_outputs(request.output_dir)
+    out = request.binding.output_dir
+    prefixes = _file_prefixes(request.pipeline)
+    writers.clear_outputs(out, prefixes + [".tally"])
     started = time.monotonic()
     plan = plan_inputs(request)
     pipeline = request.profile.pipeline(request.mode, plan.workers)
@@ -213,21 +365,37 @@ def run(request: JobRequest) -> Dict[str, Any]:
     result = pipeline.run()
     result.wait_until_finish()
     elapsed = time.monotonic() - started
-    writers.ensure_outputs(request.output_dir)
+    writers.ensure_outputs(out, prefixes)
+    counts = _read_tally(out)
     if plan.replay is not None:
-        tally = summary.replay_tally(plan.replay)
-    else:
-        tally = summary.batch_tally(_counters(result))
-    report = summary.summarise(request, tally, elapsed)
-    summary.write(report, request.output_dir)
+        for stream, replayed in plan.replay.counts.items():
+            counts.setdefault(stream, {}).update(replayed)
+    report = summary.summarise(request, counts, elapsed)
+    summary.write(report, out)
     return report
 
 
+def _file_prefixes(pipeline: Pipeline) -> List[str]:
+    return [*pipeline.outputs, writers.DEAD_LETTERS, writers.LATE]
+
+
+def _read_tally(output_dir: str) -> Dict[str, Dict[str, int]]:
+    """The job's tally, per stream and measure; its shard is removed once read."""
+    counts: Dict[str, Dict[str, int]] = {}
+    prefix = os.path.basename(_tally_prefix(output_dir))
+    for tally in writers.read_json_lines(output_dir, prefix):
+        counts.setdefault(tally["stream"], {})[tally["measure"]] = tally["n"]
+    for path in writers.shards(output_dir, prefix):
+        os.remove(path)
+    return counts
+
+
 def _run_stream(request: JobRequest) -> Dict[str, Any]:
-    endpoints, bootstrap = request.kafka, request.kafka.source.bootstrap_servers
-    partitions = len(kafka.partitions_of(bootstrap, endpoints.source.topic))
-    for topic in (endpoints.output_topic, endpoints.dead_letter_topic):
-        kafka.create_topic(bootstrap, topic, partitions)
+    binding = request.binding
+    partitions = max(len(kafka.partitions_of(binding.bootstrap_servers, source.topic))
+                     for source in binding.sources.values())
+    for topic in (*binding.output_topics.values(), binding.dead_letter_topic, binding.late_topic):
+        kafka.create_topic(binding.bootstrap_servers, topic, partitions)
     pipeline = request.profile.pipeline(request.mode)
     build(pipeline, request)
     result = pipeline.run()

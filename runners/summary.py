@@ -1,121 +1,95 @@
-"""What a run did, in numbers that reconcile: records in = counted + duplicates + dead letters + dropped late.
+"""What a run did, in numbers that reconcile per input: records in = used + duplicates + dead letters + too late.
 
-Each figure is counted on its own, and the run fails a check (exit status 3) when they do not add up:
-- records in: batch, the readers' `kappa/records_in` counter; replay, the replay plan, which reads the
-  recording before it is played (Beam's direct runner reports metrics of streaming runs incompletely);
-- counted: the final counts in the written results; dead letters: the lines of the dead-letter files;
-- duplicates: batch, the aggregation's counters, `kappa/accepted - kappa/counted`; replay, the records
-  its plan sent into the stream less those counted (the check then shows that no window counted
-  more than was sent);
-- dropped late: batch, none (a bounded input's watermark passes no window before the input ends);
-  replay, the plan's count of valid records whose windows had all expired on arrival, since it sets
-  the watermark.
-Sliding windows hold a record several times, so there duplicates and drops stay unknown, unchecked.
-
-Final counts come from the written results: in accumulating mode the last (largest) pane of a window
-holds its final count, in discarding mode the panes add up to it.
+Each figure is counted on its own, per input stream, and the run fails a check (exit status 3) when
+they do not add up:
+- records in and dead letters: batch, what the readers read (their `Tally`); replay, the replay
+  plan, which reads the recordings before they are played;
+- too late: batch, none (a bounded input's watermark passes nothing before the input ends); replay,
+  the plan's count of valid records its watermark had already left behind;
+- used and duplicates: the pipeline's own tally (`kappa.pipelines.model.TALLY`), counted where it
+  takes records into account. A pipeline that cannot say (sliding windows hold a record several
+  times) leaves them unknown, and that input unchecked.
+Figures of the main output (per-key totals, windows) are the pipeline's own (`Pipeline.figures`), from
+the results as written.
 """
 from __future__ import annotations
 
-import collections
 import datetime
 import json
 import os
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from kappa.io import writers
-from kappa.transforms import metrics
-from kappa.transforms.windowing import Accumulation, WindowKind
+from kappa.pipelines.model import MAIN_OUTPUT
+from kappa.transforms.tally import DEAD_LETTERS, DUPLICATES, RECORDS_IN, TOO_LATE, USED
 
 
-class Tally(NamedTuple):
-    """What a run's source and aggregation counted, apart from what it wrote."""
-
-    records_in: int
-    dropped_late: int
-    accepted: int  # valid records taken into windows, redeliveries included
-    counted: Optional[int] = None  # distinct records, as the aggregation counted them; None: from the results
-
-
-def batch_tally(counters: Dict[str, int]) -> Tally:
-    return Tally(records_in=counters.get(metrics.RECORDS_IN, 0), dropped_late=0,
-                 accepted=counters.get(metrics.ACCEPTED, 0), counted=counters.get(metrics.COUNTED, 0))
-
-
-def replay_tally(plan) -> Tally:
-    """From the `ReplayPlan`: it reads every record before the replay, sets the watermark and sends
-    the records that are not too late."""
-    return Tally(records_in=plan.records_in, dropped_late=plan.too_late, accepted=plan.sent)
+def stream_counts(counts: Mapping[str, Mapping[str, int]], streams) -> Dict[str, Dict[str, Optional[int]]]:
+    """Per input: its five figures; used and duplicates None when the pipeline did not count them."""
+    figures = {}
+    for stream in streams:
+        tally = counts.get(stream, {})
+        known = USED in tally or DUPLICATES in tally
+        figures[stream] = {
+            RECORDS_IN: tally.get(RECORDS_IN, 0),
+            USED: tally.get(USED, 0) if known else None,
+            DUPLICATES: tally.get(DUPLICATES, 0) if known else None,
+            DEAD_LETTERS: tally.get(DEAD_LETTERS, 0),
+            TOO_LATE: tally.get(TOO_LATE, 0),
+        }
+    return figures
 
 
-def final_counts(results: Iterable[dict], value_field: str, accumulation: Accumulation) -> Dict[str, dict]:
-    """Window key -> the window's final result (its pane fields dropped)."""
-    finals: Dict[str, dict] = {}
-    for result in results:
-        current = finals.get(result["key"])
-        if current is None:
-            finals[result["key"]] = dict(result)
-        elif accumulation is Accumulation.ACCUMULATING:
-            current[value_field] = max(current[value_field], result[value_field])
-        else:
-            current[value_field] += result[value_field]
-    for final in finals.values():
-        final.pop("timing", None)
-        final.pop("is_last", None)
-    return finals
+def _total(streams: Mapping[str, Mapping[str, Optional[int]]], measure: str) -> Optional[int]:
+    values = [figures[measure] for figures in streams.values()]
+    return None if any(v is None for v in values) else sum(values)
 
 
-def summarise(request, tally: Tally, elapsed_s: float) -> Dict[str, Any]:
-    definition, spec = request.definition, request.effective_spec
-    results = list(writers.read_json_lines(request.output_dir, writers.RESULTS))
-    finals = final_counts(results, definition.value_field, spec.accumulation)
-    counted = sum(f[definition.value_field] for f in finals.values())
-    per_key = collections.Counter()
-    for final in finals.values():
-        per_key[final[definition.key_field]] += final[definition.value_field]
-    window_starts = [final["window_start"] for final in finals.values()]
-
-    dead_letters = sum(1 for _ in writers.read_json_lines(request.output_dir, writers.DEAD_LETTERS))
-    records_in = tally.records_in
-    dropped_late: Optional[int] = None
-    duplicates: Optional[int] = None
-    if spec.kind is not WindowKind.SLIDING:
-        dropped_late = tally.dropped_late
-        duplicates = tally.accepted - (counted if tally.counted is None else tally.counted)
-    report = {
-        "pipeline": definition.name,
+def summarise(request, counts: Mapping[str, Mapping[str, int]], elapsed_s: float) -> Dict[str, Any]:
+    pipeline, binding = request.effective, request.binding
+    results = tuple(writers.read_json_lines(binding.output_dir, MAIN_OUTPUT))
+    streams = stream_counts(counts, pipeline.inputs)
+    records_in = _total(streams, RECORDS_IN)
+    single = len(pipeline.inputs) == 1
+    skipped = [s for selection in binding.inputs.values() for s in selection.skipped]
+    report: Dict[str, Any] = {
+        "pipeline": pipeline.name,
         "runner": request.profile.name,
         "mode": request.mode.value,
-        "input": request.input_pattern,
-        "skipped_files": skipped_files(request.inputs.skipped if request.inputs else ()),
-        "output": request.output_dir,
-        "windowing": spec.describe(),
+        "input": next(iter(binding.patterns.values())) if single else dict(binding.patterns),
+        "skipped_files": skipped_files(skipped),
+        "output": binding.output_dir,
+        "windowing": pipeline.describe_windowing(),
         "records_in": records_in,
         "results_out": len(results),
-        "dead_letters": dead_letters,
-        "duplicates": duplicates,
-        "dropped_late": dropped_late,
-        "windows": len(finals),
-        "first_window_start": min(window_starts, default=None),
-        "last_window_start": max(window_starts, default=None),
-        "counted": counted,
-        f"{definition.value_field}_per_{definition.key_field}": dict(sorted(per_key.items())),
-        "elapsed_s": round(elapsed_s, 3),
-        "events_per_s": round(records_in / elapsed_s) if elapsed_s > 0 else None,
+        "outputs": {name: len(results) if name == MAIN_OUTPUT
+                    else sum(1 for _ in writers.read_json_lines(binding.output_dir, name))
+                    for name in pipeline.outputs},
+        "dead_letters": _total(streams, DEAD_LETTERS),
+        "duplicates": _total(streams, DUPLICATES),
+        "too_late": _total(streams, TOO_LATE),
     }
-    report["failed_check"] = failed_check(report, request.max_dead_letter_ratio)
+    if pipeline.spec is not None:
+        report["dropped_late"] = report["too_late"]  # its name before the late output existed
+    report["streams"] = streams
+    report.update(pipeline.figures(results))
+    report["elapsed_s"] = round(elapsed_s, 3)
+    report["events_per_s"] = round(records_in / elapsed_s) if elapsed_s > 0 else None
+    report["failed_check"] = failed_check(report, binding.max_dead_letter_ratio)
     return report
 
 
 def failed_check(report: Dict[str, Any], max_dead_letter_ratio: Optional[float]) -> Optional[str]:
-    """Why a finished run must still fail (one line), or None: its figures do not reconcile, or too
-    many records are dead letters (by default: all of them, when there was at least one)."""
+    """Why a finished run must still fail (one line), or None: an input's figures do not reconcile, or
+    too many records are dead letters (by default: all of them, when there was at least one)."""
+    for stream, figures in report["streams"].items():
+        if figures[USED] is None:
+            continue
+        parts = [figures[m] for m in (USED, DUPLICATES, DEAD_LETTERS, TOO_LATE)]
+        if figures[RECORDS_IN] != sum(parts):
+            return ("the counts of {} do not reconcile: records in {:,} != used {:,} + duplicates {:,} + "
+                    "dead letters {:,} + too late {:,} (= {:,})".format(stream, figures[RECORDS_IN], *parts, sum(parts)))
     records_in, dead_letters = report["records_in"], report["dead_letters"]
-    if report["duplicates"] is not None:
-        parts = (report["counted"], report["duplicates"], dead_letters, report["dropped_late"])
-        if records_in != sum(parts):
-            return ("the counts do not reconcile: records in {:,} != counted {:,} + duplicates {:,} + "
-                    "dead letters {:,} + dropped late {:,} (= {:,})".format(records_in, *parts, sum(parts)))
     where = f"see {os.path.join(report['output'], writers.DEAD_LETTERS)}-*.jsonl"
     if max_dead_letter_ratio is None:
         if records_in and dead_letters == records_in:
@@ -140,56 +114,80 @@ def write(report: Dict[str, Any], output_dir: str) -> None:
 
 def stream_summary(request, state: str) -> Dict[str, Any]:
     """A streaming job has no totals at its end; this says where it runs and where its output goes."""
-    endpoints = request.kafka
+    binding = request.binding
+    kafka_url = f"kafka://{binding.bootstrap_servers}/"
     return {
-        "pipeline": request.definition.name,
+        "pipeline": request.pipeline.name,
         "runner": request.profile.name,
         "mode": request.mode.value,
         "state": state,
         "job_name": request.profile.job_name,
-        "windowing": request.effective_spec.describe(),
-        "input": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.source.topic}",
-        "output": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.output_topic}",
-        "dead_letters": f"kafka://{endpoints.source.bootstrap_servers}/{endpoints.dead_letter_topic}",
+        "windowing": request.effective.describe_windowing(),
+        "inputs": {stream: kafka_url + source.topic for stream, source in binding.sources.items()},
+        "outputs": {name: kafka_url + topic for name, topic in binding.output_topics.items()},
+        "dead_letters": kafka_url + binding.dead_letter_topic,
+        "late": kafka_url + binding.late_topic,
     }
+
+
+_STREAM_COLUMNS = ((RECORDS_IN, "records in"), (USED, "used"), (DUPLICATES, "duplicates"),
+                   (DEAD_LETTERS, "dead letters"), (TOO_LATE, "too late"))
 
 
 def render(report: Dict[str, Any]) -> str:
     """A summary a person reads at a glance after `make run`."""
     if report["mode"] == "stream":
-        return "\n".join([f"{report['pipeline']} | stream on {report['runner']} | {report['windowing']}"]
-                         + [f"  {key:<12} {report[key]}" for key in
-                            ("state", "job_name", "input", "output", "dead_letters")])
-    per_key_field = next(k for k in report if "_per_" in k)
+        lines = [f"{report['pipeline']} | stream on {report['runner']} | {report['windowing']}"]
+        for key in ("state", "job_name", "inputs", "outputs", "dead_letters", "late"):
+            value = report[key]
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            lines.append(f"  {key.replace('_', ' '):<12} {shown}")
+        return "\n".join(lines)
 
     def number(value: Optional[int]) -> str:
-        return "n/a (sliding)" if value is None else f"{value:,}"
+        return "n/a" if value is None else f"{value:,}"
 
-    lines = [
-        f"{report['pipeline']} | {report['mode']} on {report['runner']} | {report['windowing']}",
-        f"  input        {report['input']}",
-        f"  records in   {report['records_in']:>12,}",
-        f"  counted      {report['counted']:>12,}",
-        f"  duplicates   {number(report['duplicates']):>12}",
-        f"  dead letters {report['dead_letters']:>12,}",
-        f"  dropped late {number(report['dropped_late']):>12}",
-        f"  windows      {report['windows']:>12,}   results out {report['results_out']:,}",
-    ]
-    if report["windows"]:
-        lines += [f"  first window {_utc(report['first_window_start'])}   {report['first_window_start']}",
-                  f"  last window  {_utc(report['last_window_start'])}   {report['last_window_start']}"]
-    lines += [
-        f"  elapsed      {report['elapsed_s']:>11.1f}s   {report['events_per_s'] or 0:,} events/s",
-        f"  {per_key_field.replace('_', ' ')}:",
-    ]
-    lines += per_key_table(report[per_key_field])
-    lines.append(f"  output       {report['output']}")
+    inputs = report["input"]
+    lines = [f"{report['pipeline']} | {report['mode']} on {report['runner']} | {report['windowing']}",
+             f"  input        {inputs if isinstance(inputs, str) else ', '.join(f'{k}={v}' for k, v in inputs.items())}"]
     skipped = report["skipped_files"]
     if skipped["count"]:
-        lines.insert(2, f"  skipped      {skipped['count']:>12,} files: "
+        lines.append(f"  skipped      {skipped['count']:>12,} files: "
                      + "; ".join(f"{s['path']} ({s['reason']})" for s in skipped["first"])
                      + ("; ..." if skipped["count"] > len(skipped["first"]) else ""))
+    streams = report["streams"]
+    if len(streams) == 1:
+        [figures] = streams.values()
+        lines += [f"  {title:<12} {number(figures[measure]):>12}" for measure, title in _STREAM_COLUMNS]
+    else:
+        lines.append("  " + f"{'':<12}" + "".join(f"{title:>14}" for _, title in _STREAM_COLUMNS))
+        lines += [f"  {_printable(stream):<12}" + "".join(f"{number(figures[m]):>14}" for m, _ in _STREAM_COLUMNS)
+                  for stream, figures in streams.items()]
+    lines.append("  outputs      " + ", ".join(f"{name} {n:,}" for name, n in report["outputs"].items()))
+    tables = []
+    for name, value in _figures(report).items():
+        label = name.replace("_", " ")
+        if isinstance(value, dict):
+            tables += [f"  {label}:", *per_key_table(value)]
+        elif name.endswith("window_start"):  # a window's start: also in UTC
+            if value is not None:
+                lines.append(f"  {label.removesuffix(' start'):<12} {_utc(value)}   {value}")
+        else:
+            lines.append(f"  {label:<12} {number(value):>12}")
+    lines.append(f"  elapsed      {report['elapsed_s']:>11.1f}s   {report['events_per_s'] or 0:,} events/s")
+    lines += tables
+    lines.append(f"  output       {report['output']}")
     return "\n".join(lines)
+
+
+_GENERIC = {"pipeline", "runner", "mode", "input", "skipped_files", "output", "windowing", "records_in", "results_out",
+            "outputs", "dead_letters", "duplicates", "too_late", "dropped_late", "streams", "elapsed_s",
+            "events_per_s", "failed_check"}
+
+
+def _figures(report: Dict[str, Any]) -> Dict[str, Any]:
+    """The pipeline's own figures, in the order it gave them."""
+    return {k: v for k, v in report.items() if k not in _GENERIC}
 
 
 def _utc(epoch_ms: int) -> str:

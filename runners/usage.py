@@ -13,7 +13,7 @@ from typing import Any, List
 from kappa.io import writers
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.pipelines import registry
-from kappa.pipelines.registry import PipelineDefinition
+from kappa.pipelines.model import Pipeline
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -32,10 +32,22 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def pipelines_list() -> str:
     lines = ["pipelines:"]
     for name in registry.names():
-        definition = registry.get(name)
-        lines.append(f"  {name:<22} {definition.description} [{definition.default_spec.describe()}]")
+        pipeline = registry.get(name)
+        lines.append(f"  {name:<22} {pipeline.description} [{pipeline.describe_windowing()}]")
     lines.append("`kappa run NAME --help` shows a pipeline's inputs, outputs and default windowing.")
     return "\n".join(lines)
+
+
+def pipelines_overview() -> str:
+    """`kappa pipelines`: each pipeline with its inputs, outputs and windowing."""
+    blocks = []
+    for name in registry.names():
+        pipeline = registry.get(name)
+        inputs = ", ".join(f"{stream}: {declared.subject}" for stream, declared in pipeline.inputs.items())
+        outputs = ", ".join(f"{output}: {declared.subject}" for output, declared in pipeline.outputs.items())
+        blocks.append("\n".join([f"{name}  {pipeline.description}", f"  inputs     {inputs}",
+                                 f"  outputs    {outputs}", f"  windowing  {pipeline.describe_windowing()}"]))
+    return "\n".join(blocks)
 
 
 class RunHelp(argparse.Action):
@@ -49,33 +61,39 @@ class RunHelp(argparse.Action):
         page = parser.format_help()
         if name is not None:
             try:
-                definition = registry.get(name)
+                pipeline = registry.get(name)
             except KeyError as err:
                 parser.error(err.args[0])
-            page = pipeline_page(definition) + "\n\n" + page
+            page = pipeline_page(pipeline) + "\n\n" + page
         sys.stdout.write(page)
         parser.exit()
 
 
-def pipeline_page(definition: PipelineDefinition) -> str:
+def pipeline_page(pipeline: Pipeline) -> str:
     schemas = SchemaRegistry()
-    event_versions = schemas.versions(definition.input_subject)
-    result_versions = schemas.versions(definition.name)
-    lines = [
-        f"{definition.name}: {definition.description}",
-        "",
-        f"inputs: {definition.input_subject!r} events (schema v{event_versions[-1]}; archives written "
-        f"with v{event_versions[0]}..v{event_versions[-1]} resolve into it)",
-        "  batch, replay: --input, JSON Lines (one JSON object per line) or Avro container files",
-        "  stream:        --input-topic, Avro in the Confluent wire format or JSON",
-        *_fields(schemas.latest(definition.input_subject)),
-        f"outputs: one {definition.name!r} result per pane (schema v{result_versions[-1]})",
-        f"  batch, replay: --output DIR: {writers.RESULTS}-*.jsonl, {writers.DEAD_LETTERS}-*.jsonl "
-        f"({{\"record\", \"error\"}} per line), {writers.SUMMARY}",
-        "  stream:        --output-topic, keyed by window; --dead-letter-topic",
-        *_fields(schemas.latest(definition.name)),
-        f"default windowing: {definition.default_spec.describe()} (the windowing flags below change it; "
-        "--mode batch gives one final pane per window)",
+    lines = [f"{pipeline.name}: {pipeline.description}", "", "inputs:",
+             "  batch, replay: --input STREAM=PATH, JSON Lines (one JSON object per line) or Avro container files",
+             "  stream:        --input-topic STREAM=TOPIC, Avro in the Confluent wire format or JSON"]
+    for stream, declared in pipeline.inputs.items():
+        versions = schemas.versions(declared.subject)
+        lines.append(f"  {stream}: {declared.subject!r} events (schema v{versions[-1]}; archives written with "
+                     f"v{versions[0]}..v{versions[-1]} resolve into it), topic {stream}")
+        lines += _fields(schemas.latest(declared.subject))
+    lines += ["outputs:", "  batch, replay: --output DIR, <output>-*.jsonl per output",
+              "  stream:        --output-topic OUTPUT=TOPIC, keyed by the output's key"]
+    for output, declared in pipeline.outputs.items():
+        versions = schemas.versions(declared.subject)
+        lines.append(f"  {output}: {declared.subject!r} (schema v{versions[-1]}), keyed by {declared.key}, topic "
+                     f"{pipeline.default_output_topic(output)}")
+        lines += _fields(schemas.latest(declared.subject))
+    lines += [
+        f"  and {writers.DEAD_LETTERS}-*.jsonl ({{\"record\", \"error\", \"origin\", \"stream\"}} per line; "
+        f"topic {pipeline.default_dead_letter_topic()}), {writers.LATE}-*.jsonl (records too late for the "
+        f"pipeline: {{\"stream\", \"record\", \"event_time\", \"watermark\", \"lateness_ms\"}}; topic "
+        f"{pipeline.default_late_topic()}), {writers.SUMMARY}",
+        f"windowing: {pipeline.describe_windowing()} (" + (
+            "the windowing flags below change it; --mode batch gives one final pane per window)"
+            if pipeline.spec is not None else "--allowed-lateness changes how long it waits for late records)"),
     ]
     return "\n".join(lines)
 

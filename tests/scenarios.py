@@ -9,9 +9,26 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
+import apache_beam as beam
+
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, Step
+from kappa.pipelines.model import MAIN_OUTPUT
+from kappa.pipelines.orders_per_minute import PIPELINE
+from kappa.transforms.aggregation import Arrives
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
+
+
+class OrdersPerMinute(beam.PTransform):
+    """The pipeline's transform as a source feeds it, with `spec`: its input, arriving as `arrives`
+    (events, folded partials or played panes) -> its results."""
+
+    def __init__(self, spec: WindowSpec, arrives: Arrives = Arrives.EVENTS):
+        super().__init__()
+        self._transform = PIPELINE.configured(spec=spec).transform({"orders": arrives})
+
+    def expand(self, pcoll):
+        return ({"orders": pcoll} | self._transform)[MAIN_OUTPUT]
 
 
 def orders(*events: Tuple[str, str, float]) -> AddElements:

@@ -198,7 +198,11 @@ def test_generate_into_a_file_or_under_one_is_a_one_line_error(tmp_path, capsys)
 
 def _figures(report):
     return {k: report[k] for k in ("records_in", "counted", "duplicates", "dead_letters", "dropped_late",
-                                   "windows", "first_window_start", "last_window_start", "failed_check")}
+                                   "too_late", "windows", "first_window_start", "last_window_start", "streams",
+                                   "failed_check")}
+
+
+SMALL_STREAMS = {"orders": {"records_in": 6, "used": 4, "duplicates": 1, "dead_letters": 1, "too_late": 0}}
 
 
 def test_batch_counts_each_figure_on_its_own_and_they_reconcile(small, tmp_path, capsys):
@@ -206,8 +210,8 @@ def test_batch_counts_each_figure_on_its_own_and_they_reconcile(small, tmp_path,
     assert (code, err) == (0, "")
     report = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert _figures(report) == {"records_in": 6, "counted": 4, "duplicates": 1, "dead_letters": 1,
-                                "dropped_late": 0, "windows": 3, "first_window_start": 0,
-                                "last_window_start": 120_000, "failed_check": None}
+                                "dropped_late": 0, "too_late": 0, "windows": 3, "first_window_start": 0,
+                                "last_window_start": 120_000, "streams": SMALL_STREAMS, "failed_check": None}
     assert "  first window 1970-01-01T00:00:00Z   0\n  last window  1970-01-01T00:02:00Z   120000\n" in out
 
 
@@ -215,26 +219,33 @@ def test_replay_takes_its_figures_from_the_replay_plan(small, tmp_path, capsys):
     code, _, err = kappa(capsys, *RUN, "--input", small, "--output", tmp_path / "out", "--mode", "replay")
     assert (code, err) == (0, "")
     assert _figures(json.loads((tmp_path / "out" / "summary.json").read_text())) == {
-        "records_in": 6, "counted": 4, "duplicates": 1, "dead_letters": 1, "dropped_late": 0, "windows": 3,
-        "first_window_start": 0, "last_window_start": 120_000, "failed_check": None}
+        "records_in": 6, "counted": 4, "duplicates": 1, "dead_letters": 1, "dropped_late": 0, "too_late": 0,
+        "windows": 3, "first_window_start": 0, "last_window_start": 120_000, "streams": SMALL_STREAMS,
+        "failed_check": None}
 
 
 def test_sliding_windows_leave_duplicates_and_drops_unknown(small, tmp_path, capsys):
     code, out, _ = kappa(capsys, *RUN, "--input", small, "--output", tmp_path / "out", "--window", "2m",
                          "--period", "1m")
     report = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert code == 0 and (report["duplicates"], report["dropped_late"], report["failed_check"]) == (None, None, None)
-    assert "  duplicates   n/a (sliding)\n" in out
+    assert code == 0 and (report["duplicates"], report["failed_check"]) == (None, None)
+    assert report["streams"]["orders"] == {"records_in": 6, "used": None, "duplicates": None, "dead_letters": 1,
+                                           "too_late": 0}
+    assert "  used                  n/a\n  duplicates            n/a\n" in out
 
 
 def test_counts_that_do_not_reconcile_fail_the_run_with_exit_3(small, tmp_path, capsys, monkeypatch):
     """A reader that counted a record it never handed on: records in no longer add up."""
-    counters = job._counters
-    monkeypatch.setattr(job, "_counters", lambda result: {**counters(result),
-                                                          metrics.RECORDS_IN: counters(result)[metrics.RECORDS_IN] + 1})
+    read_tally = job._read_tally
+
+    def one_more_read(output_dir):
+        counts = read_tally(output_dir)
+        counts["orders"]["records_in"] += 1
+        return counts
+    monkeypatch.setattr(job, "_read_tally", one_more_read)
     code, out, err = kappa(capsys, *RUN, "--input", small, "--output", tmp_path / "out")
-    problem = ("the counts do not reconcile: records in 7 != counted 4 + duplicates 1 + dead letters 1 + "
-               "dropped late 0 (= 6)")
+    problem = ("the counts of orders do not reconcile: records in 7 != used 4 + duplicates 1 + dead letters 1 + "
+               "too late 0 (= 6)")
     assert (code, err) == (3, f"kappa: error: {problem}\n")
     assert out.startswith("orders-per-minute | batch on direct | fixed 1m, lateness 0ms, accumulating\n")
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["failed_check"] == problem
@@ -307,7 +318,7 @@ def test_replay_says_it_ignores_workers(small, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["schema", "check", "orders", "{schema}"], "unknown schema subject 'orders' (known: order, orders-per-minute)"),
+    (["schema", "check", "orders", "{schema}"], "unknown schema subject 'orders' (known: device, order, orders-per-minute, payment)"),
     (["schema", "check", "order", "{missing}"], "cannot read {missing}: No such file or directory"),
     (["schema", "check", "order", "{not_json}"],
      "{not_json} is not JSON: Expecting value: line 1 column 1 (char 0)"),
@@ -363,7 +374,7 @@ def test_kappa_alone_prints_the_usage_and_exits_2(capsys):
 def test_run_help_lists_the_pipelines(capsys):
     code, out, err = kappa(capsys, "run", "--help")
     assert (code, err) == (0, "")
-    assert out.startswith("usage: kappa run [-h] [--input PATH]")
+    assert out.startswith("usage: kappa run [-h] [--input STREAM=PATH]")
     assert out.endswith(
         "pipelines:\n  orders-per-minute      orders per region per 1-minute event-time window, redeliveries "
         "counted once [fixed 1m, lateness 0ms, accumulating]\n"
@@ -374,16 +385,18 @@ def test_run_name_help_shows_the_pipelines_inputs_outputs_and_windowing(capsys):
     code, out, err = kappa(capsys, "run", "orders-per-minute", "--help")
     assert (code, err) == (0, "")
     page, flags = out.split("\n\nusage: kappa run ", 1)
-    assert page.splitlines()[:5] == [
+    assert page.splitlines()[:6] == [
         "orders-per-minute: orders per region per 1-minute event-time window, redeliveries counted once",
         "",
-        "inputs: 'order' events (schema v2; archives written with v1..v2 resolve into it)",
-        "  batch, replay: --input, JSON Lines (one JSON object per line) or Avro container files",
-        "  stream:        --input-topic, Avro in the Confluent wire format or JSON",
+        "inputs:",
+        "  batch, replay: --input STREAM=PATH, JSON Lines (one JSON object per line) or Avro container files",
+        "  stream:        --input-topic STREAM=TOPIC, Avro in the Confluent wire format or JSON",
+        "  orders: 'order' events (schema v2; archives written with v1..v2 resolve into it), topic orders",
     ]
+    assert "  results: 'orders-per-minute' (schema v1), keyed by key, topic orders-per-minute-by-region" in page
     assert "    currency       string = \"EUR\"           ISO 4217 code; added in v2." in page.splitlines()
     assert "    timing         EARLY|ON_TIME|LATE|UNKNOWN" in page.splitlines()
-    assert page.splitlines()[-1] == ("default windowing: fixed 1m, lateness 0ms, accumulating (the windowing flags "
+    assert page.splitlines()[-1] == ("windowing: fixed 1m, lateness 0ms, accumulating (the windowing flags "
                                      "below change it; --mode batch gives one final pane per window)")
     assert kappa(capsys, "run", "no-such-pipeline", "--help") == (
         2, "", "kappa: error: unknown pipeline 'no-such-pipeline' (known: orders-per-minute)\n")

@@ -13,6 +13,7 @@ import fastavro
 import pytest
 
 from kappa.io import splits
+from kappa.io.dead_letter import DeadLetter
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.orders import Order, OrderParser
 from kappa.io.schema_registry import SchemaRegistry
@@ -63,6 +64,7 @@ def kappa_run(input_path, out, *flags):
     results = [json.loads(line) for line in open(out / "results-00000-of-00001.jsonl")]
     dead_letters = sorted((json.loads(line) for line in open(out / "dead-letter-00000-of-00001.jsonl")),
                           key=by_origin)
+    assert [dead.pop("stream") for dead in dead_letters] == ["orders"] * len(dead_letters)
     summary = json.loads((out / "summary.json").read_text())
     return {r["key"]: r["count"] for r in results}, dead_letters, summary
 
@@ -157,12 +159,12 @@ def test_the_kafka_decoder_refuses_the_same_event_times():
     for value in (10 ** 20, 2 ** 63 - 1, -1):
         reason = f"event_time out of range: {value} is not in {EVENT_TIME_RANGE}"
         as_json = json.dumps(order(event_time=value)).encode()
-        assert decode(as_json) == (as_json, reason, None)
+        assert decode(as_json) == DeadLetter(as_json, reason)
         if 0 <= value < 2 ** 63:  # what an Avro long holds reaches the contract as it was written
             as_avro = Encoder("order", ValueFormat.AVRO)(order(event_time=value))
-            assert decode(as_avro) == (as_avro, reason, None)
+            assert decode(as_avro) == DeadLetter(as_avro, reason)
     ahead = Encoder("order", ValueFormat.AVRO)(order(event_time=NOW_MS + 2 * HOUR_MS))
-    assert decode(ahead) == (ahead, TOO_FAR_AHEAD, None)
+    assert decode(ahead) == DeadLetter(ahead, TOO_FAR_AHEAD)
     assert decode(Encoder("order", ValueFormat.AVRO)(order(event_time=NOW_MS))) == Order("o1", "eu", 1.0, NOW_MS)
 
 
@@ -225,8 +227,8 @@ def test_invalid_utf8_lines_in_replay(tmp_path):
 
 def test_kafka_json_values_are_utf8_as_json_lines_are():
     decode = Decoder("order", OrderParser().from_mapping)
-    assert decode(INVALID_UTF8[0]) == (INVALID_UTF8[0], "invalid UTF-8: byte 0xff at position 33 (invalid start byte)",
-                                       None)
+    assert decode(INVALID_UTF8[0]) == DeadLetter(INVALID_UTF8[0],
+                                                 "invalid UTF-8: byte 0xff at position 33 (invalid start byte)")
     assert decode(b"\xef\xbb\xbf" + json.dumps(order()).encode()) == Order("o1", "eu", 1.0, T0)
     assert decode(json.dumps(order(region=" eu ")).encode()) == Order("o1", "eu", 1.0, T0)
 

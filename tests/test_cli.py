@@ -49,7 +49,7 @@ def test_batch_equals_plain_python_reference(archives, tmp_path):
     assert summary["duplicates"] == archives["lines"] - 25 - sum(archives["reference"].values())
     assert_reconciles(summary)
     dead = [json.loads(line) for line in open(out / "dead-letter-00000-of-00001.jsonl")]
-    assert len(dead) == 25 and all(set(d) == {"record", "error", "origin"} and d["error"] for d in dead)
+    assert len(dead) == 25 and all(set(d) == {"record", "error", "origin", "stream"} and d["error"] and d["stream"] == "orders" for d in dead)
 
 
 def test_avro_archive_across_schema_versions_gives_the_same_counts(archives, tmp_path):

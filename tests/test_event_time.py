@@ -11,12 +11,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, ReplayStream
-from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
-from kappa.transforms.aggregation import FoldEvents, grouping_of
+from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION
+from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
 from kappa.runners.flink import FlinkOptions
 from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.services import worker_pool
-from tests.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS, OrdersPerMinute
 
 
 def _direct(request) -> beam.Pipeline:
@@ -54,18 +54,18 @@ def _folded(scenario):
 def _per_element(pipeline, scenario, played):
     if played:
         return _played_panes(pipeline, scenario, scenario.steps, pre_aggregated=False)
-    return pipeline | ReplayStream(scenario.steps, Order) | ORDERS_PER_MINUTE.per_element(scenario.spec)
+    return pipeline | ReplayStream(scenario.steps, Order) | OrdersPerMinute(scenario.spec)
 
 
 def _pre_aggregated(pipeline, scenario, played):
     if played:
         return _played_panes(pipeline, scenario, _folded(scenario), pre_aggregated=True)
-    return pipeline | ReplayStream(_folded(scenario)) | ORDERS_PER_MINUTE.pre_aggregated(scenario.spec)
+    return pipeline | ReplayStream(_folded(scenario)) | OrdersPerMinute(scenario.spec, Arrives.PARTIALS)
 
 
 def _played_panes(pipeline, scenario, steps, pre_aggregated):
     player = PanePlayer(scenario.spec, *grouping_of(ORDER_IDS_BY_REGION, pre_aggregated))
-    return pipeline | PlayedPanes(player.play(steps)) | ORDERS_PER_MINUTE.results(scenario.spec)
+    return pipeline | PlayedPanes(player.play(steps)) | OrdersPerMinute(scenario.spec, Arrives.PANES)
 
 
 PLANS = {"per-element": _per_element, "pre-aggregated": _pre_aggregated}

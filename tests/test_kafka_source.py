@@ -11,6 +11,7 @@ from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRest
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
 from kappa.io import kafka
+from kappa.transforms.lateness import BehindWatermark
 
 
 def read_range(reader, start: int, stop: int, count: int, timeout_s: float = 30) -> List[int]:
@@ -25,6 +26,10 @@ def read_range(reader, start: int, stop: int, count: int, timeout_s: float = 30)
     return values
 
 
+NUMBERS = kafka.InputStream(name="numbers", decode=lambda value, key, timestamp_ms: json.loads(value),
+                             event_time_ms=lambda value: value["n"], too_late=BehindWatermark(10**9))
+
+
 def test_a_restriction_split_mid_batch_resumes_at_its_first_unread_offset(kafka_broker):
     """A runner may split a partition's range while a fetched batch is half read (Dataflow does): the
     residual must start with the first record not yet claimed, not after the batch."""
@@ -32,7 +37,7 @@ def test_a_restriction_split_mid_batch_resumes_at_its_first_unread_offset(kafka_
     kafka.create_topic(kafka_broker.bootstrap_servers, topic, 1)
     kafka.produce(kafka_broker.bootstrap_servers, topic, ((None, json.dumps({"n": n}).encode()) for n in range(100)))
     source = kafka.KafkaSource(kafka_broker.bootstrap_servers, topic, start_from=kafka.StartFrom.EARLIEST)
-    reader = kafka._ReadPartition(source, decode=json.loads, event_time_ms=lambda value: value["n"])
+    reader = kafka._ReadPartition(source, NUMBERS)
     reader.setup()
     try:
         first = read_range(reader, 0, 10, count=10)
@@ -52,7 +57,7 @@ def test_a_read_that_catches_up_ends_without_waiting_out_max_read(kafka_broker):
         kafka_broker.bootstrap_servers, topic, ((None, json.dumps({"n": n}).encode()) for n in range(total)), 100))
     source = kafka.KafkaSource(kafka_broker.bootstrap_servers, topic, start_from=kafka.StartFrom.EARLIEST,
                                max_read_ms=600_000)
-    reader = kafka._ReadPartition(source, decode=json.loads, event_time_ms=lambda value: value["n"])
+    reader = kafka._ReadPartition(source, NUMBERS)
     reader.setup()
     try:
         trickle.start()

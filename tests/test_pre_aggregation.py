@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kappa.io import splits
+from kappa.io import contracts, splits
 from kappa.pipelines import registry
 from kappa.runners import cli, job
 from kappa.runners.job import JobRequest
@@ -52,34 +52,39 @@ def test_pre_aggregated_equals_per_element(archive, fmt, tmp_path, monkeypatch):
 
 
 def test_fixed_windows_without_count_triggers_pre_aggregate_in_every_mode():
-    definition = registry.get("orders-per-minute")
+    pipeline = registry.get("orders-per-minute")
     fixed = WindowSpec(size_ms=60_000)
     late_and_early = WindowSpec(size_ms=60_000, allowed_lateness_ms=5_000, early_firing_delay_ms=1_000)
     by_count = WindowSpec(size_ms=60_000, early_firing_count=3)
+    files = job.FileBinding(inputs={}, patterns={}, output_dir="out")
+    brokers = job.KafkaBinding(bootstrap_servers="b:9092", sources={}, output_topics={}, dead_letter_topic="d",
+                               late_topic="l")
 
-    def request(mode, spec, **flags):
-        return JobRequest(definition=definition, spec=spec, mode=mode, profile=DirectProfile(), **flags)
+    def pre_aggregates(mode, spec, **flags):
+        request = JobRequest(pipeline=pipeline.configured(spec=spec), mode=mode, profile=DirectProfile(),
+                             binding=brokers if mode is Mode.STREAM else files, **flags)
+        return request.pre_aggregates("orders")
 
-    assert request(Mode.BATCH, fixed).pre_aggregates
-    assert request(Mode.STREAM, late_and_early).pre_aggregates
-    assert request(Mode.BATCH, by_count).pre_aggregates  # a batch fires each window once, by no count
-    assert not request(Mode.STREAM, by_count).pre_aggregates
-    assert not request(Mode.BATCH, fixed, per_element=True).pre_aggregates
-    assert not request(Mode.STREAM, fixed, per_element=True).pre_aggregates
-    assert request(Mode.REPLAY, late_and_early).pre_aggregates  # the records a replay sends together
-    assert not request(Mode.REPLAY, by_count).pre_aggregates
-    assert not request(Mode.REPLAY, fixed, per_element=True).pre_aggregates
-    assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)).pre_aggregates
-    assert not request(Mode.BATCH, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000)).pre_aggregates
+    assert pre_aggregates(Mode.BATCH, fixed)
+    assert pre_aggregates(Mode.STREAM, late_and_early)
+    assert pre_aggregates(Mode.BATCH, by_count)  # a batch fires each window once, by no count
+    assert not pre_aggregates(Mode.STREAM, by_count)
+    assert not pre_aggregates(Mode.BATCH, fixed, per_element=True)
+    assert not pre_aggregates(Mode.STREAM, fixed, per_element=True)
+    assert pre_aggregates(Mode.REPLAY, late_and_early)  # the records a replay sends together
+    assert not pre_aggregates(Mode.REPLAY, by_count)
+    assert not pre_aggregates(Mode.REPLAY, fixed, per_element=True)
+    assert not pre_aggregates(Mode.BATCH, WindowSpec(kind=WindowKind.SESSION, size_ms=60_000))
+    assert not pre_aggregates(Mode.BATCH, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000))
     with pytest.raises(ValueError, match="fixed windows without early firing by count only"):
-        WindowPartials(definition.aggregation, by_count)
+        WindowPartials(pipeline.aggregation, by_count)
     assert WindowedAggregation.can_pre_aggregate(late_and_early)
 
 
 def test_partials_fold_values_per_key_and_window():
     aggregation = registry.get("orders-per-minute").aggregation
     partials = WindowPartials(aggregation, WindowSpec(size_ms=60_000))
-    Order = registry.get("orders-per-minute").event_type
+    Order = contracts.contract("order").record_type
     events = [Order("o1", "eu", 1.0, 59_999), Order("o1", "eu", 1.0, 10), Order("o2", "eu", 1.0, 60_000),
               Order("o3", "us", 1.0, 0)]
     assert partials.add_all(events) == 4

@@ -15,13 +15,17 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from kappa.io import writers
 from kappa.io.dead_letter import DeadLetter
 from kappa.io.orders import Order
-from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, ReplayStream, plan_replay
-from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION, ORDERS_PER_MINUTE
+from kappa.io.replay import (AddElements, AdvanceProcessingTime, AdvanceWatermark, ReplayInput, ReplayStream,
+                             plan_replay)
+from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION
 from kappa.runners import cli
 from kappa.runners.replay_panes import PanePlayer, PlayedPanes
-from kappa.transforms.aggregation import FoldEvents, grouping_of
+from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
+from kappa.transforms.lateness import LateRecord, WindowExpiry
+from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, TOO_LATE
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 from tests.reference import replay_reference
+from tests.scenarios import OrdersPerMinute
 
 OUT_OF_ORDERNESS_MS = 2_000
 
@@ -37,6 +41,14 @@ def recorded_stream(seed: int, n: int = 150):
         if rng.random() < 0.03:
             arrivals.append((event_ms + delay + 2_000, Order(f"o{i}", arrivals[-1][1].region, 1.0, event_ms)))
     return [order for _, order in sorted(arrivals, key=lambda a: a[0])]
+
+
+def plan_orders(events, spec, out_of_orderness_ms=OUT_OF_ORDERNESS_MS, folded=False):
+    """The replay plan of one recorded input of orders, as `kappa run orders-per-minute --mode replay` makes it."""
+    recorded = ReplayInput(parsed=events, event_time_ms=ORDER_IDS_BY_REGION.event_time_ms,
+                           too_late=WindowExpiry(spec), fold=FoldEvents(ORDER_IDS_BY_REGION, spec) if folded else None,
+                           key_of=lambda order: ORDER_IDS_BY_REGION.key_value(order)[0])
+    return plan_replay({"orders": recorded}, out_of_orderness_ms, spec)
 
 
 def record_by_record(events, out_of_orderness_ms):
@@ -75,21 +87,21 @@ def _results_of(pipeline, results):
     return sorted(tuple(sorted(r.items())) for r in _COLLECTED)
 
 
-def panes_on_teststream(steps, spec, folded):
+def panes_on_teststream(steps, spec, folded, stream=None):
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
     if folded:
-        results = pipeline | ReplayStream(steps) | ORDERS_PER_MINUTE.pre_aggregated(spec)
+        results = pipeline | ReplayStream(steps, stream=stream) | OrdersPerMinute(spec, Arrives.PARTIALS)
     else:
-        results = pipeline | ReplayStream(steps, Order) | ORDERS_PER_MINUTE.per_element(spec)
+        results = pipeline | ReplayStream(steps, Order, stream) | OrdersPerMinute(spec)
     return _results_of(pipeline, results)
 
 
 def panes_played(steps, spec, folded):
     panes = PanePlayer(spec, *grouping_of(ORDER_IDS_BY_REGION, folded)).play(steps)
     pipeline = beam.Pipeline(runner=FnApiRunner())
-    return _results_of(pipeline, pipeline | PlayedPanes(panes) | ORDERS_PER_MINUTE.results(spec))
+    return _results_of(pipeline, pipeline | PlayedPanes(panes) | OrdersPerMinute(spec, Arrives.PANES))
 
 
 SPECS = {
@@ -110,15 +122,14 @@ def test_plan_gives_the_panes_of_the_rule_record_by_record(name, folded):
     if folded and not ORDER_IDS_BY_REGION.can_pre_aggregate(spec):
         pytest.skip("only fixed windows are pre-aggregated")
     events = recorded_stream(seed=len(name))
-    plan = plan_replay(events, ORDER_IDS_BY_REGION, OUT_OF_ORDERNESS_MS, spec,
-                       FoldEvents(ORDER_IDS_BY_REGION, spec) if folded else None)
+    plan = plan_orders(events, spec, folded=folded)
     reference = panes_on_teststream(record_by_record(events, OUT_OF_ORDERNESS_MS), spec, folded=False)
     assert len(reference) >= 10
-    assert panes_on_teststream(plan.steps, spec, folded) == reference
+    assert panes_on_teststream(plan.steps, spec, folded, "orders") == reference
     assert panes_played(plan.steps, spec, folded) == reference
     assert len(plan.steps) < len(record_by_record(events, OUT_OF_ORDERNESS_MS))
     if spec.allowed_lateness_ms <= 30_000:
-        assert plan.too_late > 0  # the stream has records later than that
+        assert plan.counts["orders"][TOO_LATE] > 0  # the stream has records later than that
 
 
 def test_sessions_with_early_firings_play_the_direct_runners_panes():
@@ -127,10 +138,10 @@ def test_sessions_with_early_firings_play_the_direct_runners_panes():
     dozen records (80 had not finished after minutes), so this stream is short."""
     spec = WindowSpec(kind=WindowKind.SESSION, size_ms=4_000, allowed_lateness_ms=30_000, early_firing_delay_ms=5_000)
     events = recorded_stream(seed=5, n=40)
-    plan = plan_replay(events, ORDER_IDS_BY_REGION, OUT_OF_ORDERNESS_MS, spec)
+    plan = plan_orders(events, spec)
     reference = panes_on_teststream(record_by_record(events, OUT_OF_ORDERNESS_MS), spec, folded=False)
     assert len(reference) >= 10
-    assert panes_on_teststream(plan.steps, spec, folded=False) == reference
+    assert panes_on_teststream(plan.steps, spec, False, "orders") == reference
     assert panes_played(plan.steps, spec, folded=False) == reference
 
 
@@ -140,10 +151,13 @@ def test_too_late_records_and_dead_letters_never_enter_the_stream():
 
     broken = DeadLetter(record='{"order_id": "x"', error="bad JSON")
     stream = [order("a", 10), order("b", 70), broken, order("late", 50), order("c", 100), order("too-late", 5)]
-    plan = plan_replay(stream, ORDER_IDS_BY_REGION, 0, WindowSpec(allowed_lateness_ms=15_000))
+    plan = plan_orders(stream, WindowSpec(allowed_lateness_ms=15_000), out_of_orderness_ms=0)
     sent = [value.order_id for step in plan.steps if isinstance(step, AddElements) for value, _ in step.elements]
     assert sent == ["a", "b", "late", "c"]
-    assert (plan.records_in, plan.sent, plan.too_late, plan.dead_letters) == (6, 4, 1, (broken,))
+    assert plan.counts == {"orders": {RECORDS_IN: 6, DEAD_LETTERS: 1, TOO_LATE: 1}}
+    assert plan.dead_letters == (broken._replace(stream="orders"),)
+    # [0, 60 s) expired at 60 s + 15 s lateness: the watermark (100 s) is past it.
+    assert plan.late == (LateRecord("orders", order("too-late", 5), 5_000, 100_000),)
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +189,4 @@ def test_every_runner_replays_the_same_counts_as_the_plain_python_rule(recording
         assert summary["dead_letters"] == 25
         assert summary["records_in"] == (summary["counted"] + summary["duplicates"] + summary["dead_letters"]
                                          + summary["dropped_late"])
+        assert summary["too_late"] == summary["dropped_late"]

@@ -79,7 +79,7 @@ def test_bad_values_become_dead_letters_with_the_reason(value, reason):
 
 
 def test_archive_records_keep_their_key_and_malformed_ones_travel_as_they_are():
-    to_kafka = ArchiveToKafka(order_from_json, ValueFormat.AVRO)
+    to_kafka = ArchiveToKafka("order", order_from_json, "order_id", ValueFormat.AVRO)
     key, value = to_kafka(json.dumps(V1_ORDER))
     assert key == b"o1" and Decoder("order", order_from_mapping)(value) == Order("o1", "eu", 12.5, 1_000)
     assert to_kafka('{"region": "eu"}') == (None, b'{"region": "eu"}')

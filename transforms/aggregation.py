@@ -1,15 +1,18 @@
-"""A keyed event-time aggregation, declared once and run per element or pre-aggregated per file split.
+"""A keyed event-time aggregation, declared once, fed per element, pre-aggregated, or as played panes.
 
 A pipeline declares what one event contributes (its event time, its key and the value it adds) and
-how values combine (a `CombineFn`). Two plans run that declaration:
-- `AggregatePerElement`: every event through Beam's windowing and `CombinePerKey`. It serves every
-  trigger and window kind; replay and the TestStream scenarios run it;
-- pre-aggregation: `WindowPartials` folds the events a reader holds at once (a backfill's file split,
-  one read of a Kafka partition) into one accumulator per (key, window) in plain Python, and
-  `MergePartials` merges those accumulators per key and window through the same windowing. Beam's
-  per-element machinery (about six fused DoFns, a timestamp object and a window assignment per
-  record, and in a stream a trip into Flink's state per record) is what a job otherwise spends its
-  time in; this pays it once per read and window instead of once per record.
+how values combine (a `CombineFn`). `Aggregate` runs that declaration on its input in the form the
+runner chose (`Arrives`):
+- events: every event through Beam's windowing and `CombinePerKey`. It serves every trigger and
+  window kind; the TestStream scenarios run it;
+- partials: `WindowPartials` folded the events a reader held at once (a backfill's file split, one
+  read of a Kafka partition, a replay's records that arrive together) into one accumulator per (key,
+  window) in plain Python, and `Aggregate` merges those accumulators per key and window through the
+  same windowing. Beam's per-element machinery (about six fused DoFns, a timestamp object and a
+  window assignment per record, and in a stream a trip into Flink's state per record) is what a job
+  otherwise spends its time in; this pays it once per read and window instead of once per record;
+- panes: a replay on the direct runner played the grouping in process (`kappa.runners.replay_panes`),
+  so the panes only pass through.
 
 Pre-aggregation needs each event in exactly one window that never merges (fixed windows) and no
 trigger that counts elements. It gives the same on-time and final results: a read's records reach
@@ -20,12 +23,13 @@ instead of one pane each.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import window
 
-from kappa.transforms.windowing import ApplyWindowing, WindowKind, WindowSpec, to_timestamp
+from kappa.transforms.windowing import WindowKind, WindowSpec, to_timestamp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,22 +66,31 @@ def _partial_as_grouped(partial: Tuple[Hashable, Any], start_ms: int) -> Tuple[H
     return partial[0], partial[1], start_ms
 
 
-class AggregatePerElement(beam.PTransform):
-    """Events -> (key, combined output) per pane of each (key, window), as the spec fires them."""
+class Arrives(enum.Enum):
+    """The form in which an aggregated input reaches its pipeline."""
 
-    def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec):
+    EVENTS = "events"  # valid events, timestamped with their event time
+    PARTIALS = "partials"  # (key, accumulator) partials folded by the reader (`FoldEvents`)
+    PANES = "panes"  # (key, combined output) per pane: the grouping was played before the job (replay)
+
+
+class Aggregate(beam.PTransform):
+    """An aggregated input, in whichever form it arrives -> (key, combined output) per pane of each
+    (key, window), as the spec fires them: the same panes from every form."""
+
+    def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec, arrives: Arrives):
         super().__init__()
         self._aggregation = aggregation
         self._spec = spec
+        self._arrives = arrives
 
-    def expand(self, events):
-        aggregation = self._aggregation
-        return (
-            events
-            | "Windowing" >> ApplyWindowing(self._spec, event_time_ms=aggregation.event_time_ms)
-            | "KeyValue" >> beam.Map(aggregation.key_value)
-            | "Combine" >> beam.CombinePerKey(aggregation.combine_fn)
-        )
+    def expand(self, pcoll):
+        if self._arrives is Arrives.PANES:
+            return pcoll
+        grouped, combine_fn = grouping_of(self._aggregation, self._arrives is Arrives.PARTIALS)
+        if self._arrives is Arrives.EVENTS:
+            pcoll = pcoll | "KeyValue" >> beam.Map(self._aggregation.key_value)
+        return pcoll | "Window" >> self._spec.window_into() | "Combine" >> beam.CombinePerKey(combine_fn)
 
 
 class WindowPartials:
@@ -153,20 +166,3 @@ class _MergeAccumulators(beam.CombineFn):
 
     def extract_output(self, accumulator):
         return self._fn.extract_output(accumulator)
-
-
-class MergePartials(beam.PTransform):
-    """Timestamped (key, accumulator) partials -> (key, combined output) per pane, windowed by the
-    spec exactly as `AggregatePerElement` windows events."""
-
-    def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec):
-        super().__init__()
-        self._aggregation = aggregation
-        self._spec = spec
-
-    def expand(self, partials):
-        return (
-            partials
-            | "Window" >> self._spec.window_into()
-            | "Merge" >> beam.CombinePerKey(_MergeAccumulators(self._aggregation.combine_fn))
-        )

@@ -10,20 +10,22 @@ far and a redelivery in a later pane is still recognised. When the spec asks for
 each pane is turned into the delta since the previous pane of its window, which needs one small state
 cell per key and window; a spec whose windows fire exactly once needs none.
 
-Counters: `kappa/accepted` (records taken into windows, redeliveries included) and `kappa/counted`
-(distinct records), both as of the latest pane, so `records_in = dead_letters + accepted + dropped late`
-and `accepted - counted = redeliveries` for windows that hold each record once.
+Beside the counts, each pane reports what it added to the input's tally: `used` (distinct records) and
+`duplicates` (redeliveries), as of the latest pane, so that for windows that hold each record once
+`records_in = used + duplicates + dead letters + too late`.
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Set, Tuple
+from typing import Iterable, Iterator, NamedTuple, Set, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
-from kappa.transforms import metrics
+from kappa.transforms.tally import DUPLICATES, USED, Tally
 from kappa.transforms.windowing import Accumulation, WindowSpec
+
+TALLY_TAG = "tally"
 
 
 class DistinctCount(NamedTuple):
@@ -68,17 +70,22 @@ def _has_inputs(keyed: Tuple[str, DistinctCount]) -> bool:
     return keyed[1].seen > 0
 
 
+def _tallied(stream: str, distinct: int, seen: int) -> Iterator[beam.pvalue.TaggedOutput]:
+    if distinct:
+        yield beam.pvalue.TaggedOutput(TALLY_TAG, Tally(stream, USED, distinct))
+    if seen - distinct:
+        yield beam.pvalue.TaggedOutput(TALLY_TAG, Tally(stream, DUPLICATES, seen - distinct))
+
+
 class _CountSinglePane(beam.DoFn):
     """Windows that fire once: the pane is the final result."""
 
-    def __init__(self) -> None:
-        self._accepted = metrics.counter(metrics.ACCEPTED)
-        self._counted = metrics.counter(metrics.COUNTED)
+    def __init__(self, stream: str) -> None:
+        self._stream = stream
 
     def process(self, keyed: Tuple[str, DistinctCount]):
         key, result = keyed
-        self._accepted.inc(result.seen)
-        self._counted.inc(result.distinct)
+        yield from _tallied(self._stream, result.distinct, result.seen)
         yield key, result.distinct
 
 
@@ -87,32 +94,39 @@ class _CountRepeatedPanes(beam.DoFn):
 
     PREVIOUS = ReadModifyWriteStateSpec("previous", PickleCoder())
 
-    def __init__(self, discarding: bool) -> None:
+    def __init__(self, stream: str, discarding: bool) -> None:
+        self._stream = stream
         self._discarding = discarding
-        self._accepted = metrics.counter(metrics.ACCEPTED)
-        self._counted = metrics.counter(metrics.COUNTED)
 
     def process(self, keyed: Tuple[str, DistinctCount], previous=beam.DoFn.StateParam(PREVIOUS)):
         key, result = keyed
         before = previous.read() or DistinctCount(0, 0)
         previous.write(result)
-        self._accepted.inc(result.seen - before.seen)
-        self._counted.inc(result.distinct - before.distinct)
+        yield from _tallied(self._stream, result.distinct - before.distinct, result.seen - before.seen)
         yield key, (result.distinct - before.distinct if self._discarding else result.distinct)
 
 
-class DistinctCountPanes(beam.PTransform):
-    """(key, DistinctCount) per pane of a `DistinctCountFn` aggregation -> (key, number of distinct ids)
-    per pane, as the spec's accumulation says, with the counters updated."""
+class DistinctCounts(NamedTuple):
+    counts: beam.PCollection  # (key, number of distinct ids) per pane
+    tally: beam.PCollection  # Tally records of the stream
 
-    def __init__(self, spec: WindowSpec):
+
+class DistinctCountPanes(beam.PTransform):
+    """(key, DistinctCount) per pane of a `DistinctCountFn` aggregation of `stream` -> `DistinctCounts`:
+    (key, number of distinct ids) per pane, as the spec's accumulation says, and the stream's tally."""
+
+    def __init__(self, spec: WindowSpec, stream: str):
         super().__init__()
         self._spec = spec
+        self._stream = stream
 
     def expand(self, totals):
         # Typed, so the state of `_CountRepeatedPanes` is keyed with a deterministic (string) coder.
         totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, DistinctCount])
         if self._spec.fires_once:
-            return totals | "FinalPane" >> beam.ParDo(_CountSinglePane())
-        discarding = self._spec.accumulation is Accumulation.DISCARDING
-        return totals | "PaneByPane" >> beam.ParDo(_CountRepeatedPanes(discarding))
+            label, count = "FinalPane", _CountSinglePane(self._stream)
+        else:
+            discarding = self._spec.accumulation is Accumulation.DISCARDING
+            label, count = "PaneByPane", _CountRepeatedPanes(self._stream, discarding)
+        counted = totals | label >> beam.ParDo(count).with_outputs(TALLY_TAG, main="counts")
+        return DistinctCounts(counts=counted.counts, tally=counted[TALLY_TAG])

@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterable, Tuple
 import apache_beam as beam
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
+from kappa.transforms.windowing import Accumulation
+
 _TIMING = {
     PaneInfoTiming.EARLY: "EARLY",
     PaneInfoTiming.ON_TIME: "ON_TIME",
@@ -58,3 +60,19 @@ class FormatWindowResults(beam.PTransform):
 
     def expand(self, pcoll):
         return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._value_field))
+
+
+def final_results(results: Iterable[Dict[str, Any]], value_field: str,
+                  accumulation: Accumulation) -> Dict[str, Dict[str, Any]]:
+    """Window results, pane by pane -> each window's final result, by key, without its pane fields:
+    accumulating, a window's largest pane holds it; discarding, its panes add up to it."""
+    finals: Dict[str, Dict[str, Any]] = {}
+    for result in results:
+        current = finals.get(result["key"])
+        if current is None:
+            finals[result["key"]] = {k: v for k, v in result.items() if k not in ("timing", "is_last")}
+        elif accumulation is Accumulation.ACCUMULATING:
+            current[value_field] = max(current[value_field], result[value_field])
+        else:
+            current[value_field] += result[value_field]
+    return finals

@@ -8,7 +8,8 @@ A `WindowSpec` names three orthogonal things, each mapped onto Beam's own object
 - lateness and accumulation: how long a window accepts late records, and whether each pane repeats
   the whole result (accumulating) or only what is new since the previous pane (discarding).
 
-`ApplyWindowing` stamps each event with its own event time (never processing time) and applies the spec.
+Sources stamp each event with its own event time (never processing time); `WindowSpec.window_into`
+applies the spec.
 """
 from __future__ import annotations
 
@@ -16,13 +17,11 @@ import argparse
 import dataclasses
 import enum
 import re
-from typing import Callable, Optional, TypeVar
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration, Timestamp
-
-T = TypeVar("T")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _MILLIS_PER_UNIT = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -257,26 +256,3 @@ def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
 
 def to_timestamp(event_time_ms: int) -> Timestamp:
     return Timestamp(micros=event_time_ms * 1000)
-
-
-class ApplyWindowing(beam.PTransform):
-    """Stamps each element with its own event time and windows it by the spec.
-
-    Input: elements of any type; `event_time_ms` reads an element's event time in epoch milliseconds.
-    Output: the same elements, timestamped and windowed, with the spec's trigger and lateness in force
-    for the next grouping (see `WindowSpec.window_into`); the aggregation turns accumulated panes into
-    deltas when the spec says discarding (see `DistinctCountPanes`).
-    """
-
-    def __init__(self, spec: WindowSpec, event_time_ms: Callable[[T], int]):
-        super().__init__()
-        self._spec = spec
-        self._event_time_ms = event_time_ms
-
-    def expand(self, pcoll):
-        spec, event_time_ms = self._spec, self._event_time_ms
-        return (
-            pcoll
-            | "EventTime" >> beam.Map(lambda e: window.TimestampedValue(e, to_timestamp(event_time_ms(e))))
-            | "Window" >> spec.window_into()
-        )
