@@ -260,7 +260,7 @@ _TYPES: Dict[str, Tuple[type, Callable[[str], _Check]]] = {
 # ---------------------------------------------------------------------------------------------------
 
 _NO_DEFAULT = object()
-_MISSING = object()  # a nullable field without default that the record lacks, on the fast path
+_MISSING = object()  # a field the record lacks
 
 
 class _Field(NamedTuple):
@@ -371,7 +371,7 @@ class Contract:
             if type_name not in applies_to or (nullable and rule == EVENT_TIME_RULE):
                 of_type = f"null or {type_name}" if nullable else type_name
                 raise self._invalid(f"rule {rule} does not apply to field {name} of type {of_type} "
-                             f"(only to {', '.join(applies_to)})")
+                                    f"(only to {', '.join(applies_to)})")
             checks.append(rule_check(name))
         result = _Field(name, Optional[annotation] if nullable else annotation, nullable, _NO_DEFAULT, tuple(checks))
         if "default" not in field:

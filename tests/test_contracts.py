@@ -184,7 +184,8 @@ def corpus(subject, versions, rules):
                     case(f"{name}-stripped", {**base, name: f" {base[name]}\n"}, {**defaults, **base})
                     case(f"{name}-nfc", {**base, name: "e\u0301"}, {**defaults, **base, name: "\u00e9"})
                 if rule == "event-time":
-                    case(f"{name}-within-skew", {**base, name: NOW_MS + HOUR_MS}, {**defaults, **base, name: NOW_MS + HOUR_MS})
+                    latest_ms = NOW_MS + HOUR_MS
+                    case(f"{name}-within-skew", {**base, name: latest_ms}, {**defaults, **base, name: latest_ms})
             if kind in ("double", "float"):
                 case(f"{name}-int", {**base, name: 3}, {**defaults, **base, name: 3.0})
         case("unknown-field-ignored", {**base, "colour": [1, 2]}, {**defaults, **base})
@@ -194,8 +195,12 @@ def corpus(subject, versions, rules):
 CORPUS = [case for subject in SUBJECTS for case in corpus(subject, schemas(subject), rules_of(subject))]
 
 
+def clock():
+    return NOW_MS / 1000
+
+
 def parser_of(subject, registry=None):
-    return contract(subject, registry).parser(clock=lambda: NOW_MS / 1000)
+    return contract(subject, registry).parser(clock=clock)
 
 
 def outcome(parse, raw):
@@ -244,7 +249,7 @@ def test_the_corpus_covers_every_field_of_every_version():
 
 
 def test_old_records_get_the_new_versions_defaults():
-    assert orders.order_from_mapping({"order_id": "o1", "region": "eu", "amount": 1.0, "event_time": T0}) == (
+    assert parser_of("order").from_mapping({"order_id": "o1", "region": "eu", "amount": 1.0, "event_time": T0}) == (
         "o1", "eu", 1.0, T0, "EUR", None)
     assert parser_of("payment").from_json(json.dumps(
         {"payment_id": "p1", "account_id": "a1", "device_id": "d1", "amount": 9.5, "country": "SE", "event_time": T0}
@@ -361,12 +366,9 @@ def test_a_contract_with_every_type_has_a_record_type_and_row_coder(test_registr
     assert record_type._field_defaults == {"site": "main"}
     record = record_type("s1", 2 ** 40, -3, 0.25, False, "LATE", None, 1.5, T0, 0)
     coder = beam.coders.registry.get_coder(record_type)
-    assert tuple(coder.decode(coder.encode(record))) == ("s1", 2 ** 40, -3, 0.25, False, "LATE", None, 1.5, T0, 0, "main")
+    assert tuple(coder.decode(coder.encode(record))) == (
+        "s1", 2 ** 40, -3, 0.25, False, "LATE", None, 1.5, T0, 0, "main")
     assert contract("reading", test_registry) is not reading  # another registry's contract: built at each call
-
-
-def clock():
-    return NOW_MS / 1000
 
 
 @pytest.mark.parametrize("dumps,loads", [(pickle.dumps, pickle.loads), (pickler.dumps, pickler.loads)],
@@ -406,9 +408,12 @@ def built(tmp_path, fields, rules, subject="bad"):
 @pytest.mark.parametrize("field,reason", [
     ({"name": "address", "type": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}]}},
      "field address has type record, which contracts do not support"),
-    ({"name": "tags", "type": {"type": "array", "items": "string"}}, "field tags has type array, which contracts do not support"),
-    ({"name": "labels", "type": {"type": "map", "values": "string"}}, "field labels has type map, which contracts do not support"),
-    ({"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 16}}, "field hash has type fixed, which contracts do not support"),
+    ({"name": "tags", "type": {"type": "array", "items": "string"}},
+     "field tags has type array, which contracts do not support"),
+    ({"name": "labels", "type": {"type": "map", "values": "string"}},
+     "field labels has type map, which contracts do not support"),
+    ({"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 16}},
+     "field hash has type fixed, which contracts do not support"),
     ({"name": "body", "type": "bytes"}, "field body has type bytes, which contracts do not support"),
     ({"name": "nothing", "type": "null"}, "field nothing has type null, which contracts do not support"),
     ({"name": "day", "type": {"type": "int", "logicalType": "date"}},
@@ -417,14 +422,16 @@ def built(tmp_path, fields, rules, subject="bad"):
      "field at has logical type timestamp-micros on long, which contracts do not support"),
     ({"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
      "field price has logical type decimal on bytes, which contracts do not support"),
-    ({"name": "either", "type": ["string", "long"]}, "field either has type [string, long], which contracts do not support"),
+    ({"name": "either", "type": ["string", "long"]},
+     "field either has type [string, long], which contracts do not support"),
     ({"name": "any", "type": ["null", "string", "long"]},
      "field any has type [null, string, long], which contracts do not support"),
     ({"name": "maybe_tags", "type": ["null", {"type": "array", "items": "string"}]},
      "field maybe_tags has type array, which contracts do not support"),
     ({"name": "class", "type": "string"},
      "field class cannot name a Python record field (a keyword, or a leading underscore)"),
-    ({"name": "_id", "type": "string"}, "field _id cannot name a Python record field (a keyword, or a leading underscore)"),
+    ({"name": "_id", "type": "string"},
+     "field _id cannot name a Python record field (a keyword, or a leading underscore)"),
 ])
 def test_an_unsupported_field_refuses_the_contract(tmp_path, field, reason):
     with pytest.raises(InvalidContract) as err:
@@ -453,7 +460,8 @@ def test_an_unsupported_field_refuses_the_contract(tmp_path, field, reason):
      "the default of field id breaks its contract: field id is empty"),
     ([{"name": "n", "type": "long", "default": 0}, TIME], {"n": ["positive"], "t": ["event-time"]},
      "the default of field n breaks its contract: field n must be positive, got 0"),
-    ([TIME], "{not json", "rules.json is not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ([TIME], "{not json",
+     "rules.json is not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
     ([TIME], {"t": "event-time"}, "rules.json must map field names to lists of rule names"),
     ([TIME], ["event-time"], "rules.json must map field names to lists of rule names"),
 ])
