@@ -163,10 +163,11 @@ def _build_error(transform, **inputs) -> str:
     ({"left": Pay, "right": Any},
      "IntervalJoin on 'device_id': the right input is untyped (element type Any): cannot check the join key"),
     ({"left": int, "right": Dev},
-     "IntervalJoin on 'device_id': the left input has element type <class 'int'>, not a NamedTuple record type"),
+     "IntervalJoin on 'device_id': the left input has element type int, not a NamedTuple record type"),
     ({"left": Pay, "right": Untimed},
      "IntervalJoin on 'device_id': the right input has record type Untimed with no field 'event_time'"),
-    ({"left": Pay, "rights": Dev}, "IntervalJoin on 'device_id' takes {'left': ..., 'right': ...}, got ['left', 'rights']"),
+    ({"left": Pay, "rights": Dev},
+     "IntervalJoin on 'device_id' takes {'left': ..., 'right': ...}, got ['left', 'rights']"),
 ], ids=["other-key-field", "other-key-type", "untyped", "not-a-record", "no-event-time", "misnamed-input"])
 def test_join_inputs_are_checked_when_built(inputs, message):
     assert _build_error(IntervalJoin("device_id", TEN_S), **inputs) == message
@@ -177,6 +178,16 @@ def test_dedup_input_is_checked_when_built():
         "Deduplicate by 'payment_id': the input has record type Dev with no field 'payment_id'")
     assert _build_error(Deduplicate("payment_id", 1_000), records=Any) == (
         "Deduplicate by 'payment_id': the input is untyped (element type Any): cannot check the id field")
+
+
+def test_windowed_input_is_refused_when_built():
+    pipeline = beam.Pipeline()
+    pays = pipeline | beam.Create([]).with_output_types(Pay) | beam.WindowInto(window.FixedWindows(60))
+    with pytest.raises(TypeError) as raised:
+        _ = pays | Deduplicate("payment_id", 1_000)
+    assert str(raised.value) == (
+        "Deduplicate by 'payment_id': the input is windowed (FixedWindows): it must be in the global window "
+        "(window after this transform)")
 
 
 def test_self_join_is_one_input_twice():

@@ -210,7 +210,8 @@ class IntervalJoin(beam.PTransform):
         right_key = keyed_state.record_field_type(right, key, f"{where}: the right input", "join key")
         if left_key != right_key:
             raise TypeError(f"{where}: the key types differ: left {left.element_type.__name__}.{key} is "
-                            f"{keyed_state.type_name(left_key)}, right {right.element_type.__name__}.{key} is {keyed_state.type_name(right_key)}")
+                            f"{keyed_state.type_name(left_key)}, right {right.element_type.__name__}.{key} is "
+                            f"{keyed_state.type_name(right_key)}")
         keyed_state.key_coder(left_key, where)
         left_coder = beam.coders.registry.get_coder(left.element_type)
         right_coder = beam.coders.registry.get_coder(right.element_type)

@@ -16,12 +16,14 @@ Facts these timers rely on (Beam 2.62):
   milliseconds, so `fire_after` sets the timer at the last microsecond of `t`'s millisecond: both
   runners then fire it at the first watermark past `t`. The Fn API carries timer timestamps in
   milliseconds, so the portable runners see `t` itself.
-- Watermark holds. The Python SDK gives an event-time timer a hold at its own timestamp (no separate
-  output timestamp). Flink keeps a stage's output watermark at or below the holds of its pending
-  timers, so an element emitted from a timer at the timer's time is never late downstream. A pending
-  timer is never behind the input watermark (it would have fired), so the hold does not lag the
-  stage behind its input. Beam Python's direct runner has no holds for user timers (a TODO in
-  `direct_userstate.py`): there an element a timer emits can be behind the stage's output watermark.
+- Watermark holds. The Python SDK gives an event-time timer a hold at its own timestamp, and has no
+  way to set another (apache/beam#20705). Flink keeps a stage's output watermark at or below the holds
+  of its pending timers, so an element a timer emits at the timer's time is never late downstream. A
+  pending timer is behind the input watermark only until it fires (one set in the past fires right
+  after the bundle that set it: Flink then processes the watermark again), so the hold does not keep
+  the stage behind its input. Beam Python's direct runner has no holds for user timers (a TODO in
+  `direct_userstate.py`): there an element a timer emits can be behind the stage's output watermark,
+  and a windowing downstream drops it as late.
 - Batch. The FnApiRunner and Flink's batch runner process every element of a key, then advance the
   watermark to the end of time and fire the timers in timestamp order (a timer set while firing, also
   in the past, fires in turn). State therefore never expires between two elements of a bounded input.
@@ -32,6 +34,7 @@ import typing
 from typing import Any, Type
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 EVENT_TIME = "event_time"
@@ -50,13 +53,18 @@ def fired_ms(timestamp: Timestamp) -> int:
 
 def record_field_type(pcoll: beam.PCollection, field: str, where: str, role: str) -> Type:
     """The annotated type of `field` in the NamedTuple record type of `pcoll`, which must also have an
-    integer `event_time`. Raises TypeError with a one-line reason; `where` names what is checked
-    (e.g. "IntervalJoin on 'device_id': the left input") and `role` what the field is ("join key")."""
+    integer `event_time` and be in the global window (state and timers are per window). Raises
+    TypeError with a one-line reason; `where` names what is checked (e.g. "IntervalJoin on
+    'device_id': the left input") and `role` what the field is ("join key")."""
+    window_fn = pcoll.windowing.windowfn
+    if not isinstance(window_fn, GlobalWindows):
+        raise TypeError(f"{where} is windowed ({type(window_fn).__name__}): "
+                        "it must be in the global window (window after this transform)")
     element_type = pcoll.element_type
     if element_type is Any or element_type is beam.typehints.Any or element_type is None:
         raise TypeError(f"{where} is untyped (element type Any): cannot check the {role}")
     if not (isinstance(element_type, type) and issubclass(element_type, tuple) and hasattr(element_type, "_fields")):
-        raise TypeError(f"{where} has element type {element_type}, not a NamedTuple record type")
+        raise TypeError(f"{where} has element type {type_name(element_type)}, not a NamedTuple record type")
     fields = typing.get_type_hints(element_type)
     name = element_type.__name__
     for needed in (field, EVENT_TIME):
