@@ -141,6 +141,11 @@ class Login(NamedTuple):
     event_time: int
 
 
+class AnyKey(NamedTuple):
+    device_id: Any
+    event_time: int
+
+
 class Untimed(NamedTuple):
     device_id: str
     at: int
@@ -168,7 +173,10 @@ def _build_error(transform, **inputs) -> str:
      "IntervalJoin on 'device_id': the right input has record type Untimed with no field 'event_time'"),
     ({"left": Pay, "rights": Dev},
      "IntervalJoin on 'device_id' takes {'left': ..., 'right': ...}, got ['left', 'rights']"),
-], ids=["other-key-field", "other-key-type", "untyped", "not-a-record", "no-event-time", "misnamed-input"])
+    ({"left": AnyKey, "right": AnyKey},
+     "IntervalJoin on 'device_id': key type Any has no deterministic coder"),
+], ids=["other-key-field", "other-key-type", "untyped", "not-a-record", "no-event-time", "misnamed-input",
+        "nondeterministic-key"])
 def test_join_inputs_are_checked_when_built(inputs, message):
     assert _build_error(IntervalJoin("device_id", TEN_S), **inputs) == message
 

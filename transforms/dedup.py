@@ -73,7 +73,7 @@ class Deduplicate(beam.PTransform):
     def expand(self, records: beam.PCollection) -> DedupResult:
         where = f"Deduplicate by {self._id_field!r}: the input"
         id_type = keyed_state.record_field_type(records, self._id_field, where, "id field")
-        keyed_state.key_coder(id_type, where)
+        keyed_state.require_deterministic_key(id_type, where)
         element_type, id_field = records.element_type, self._id_field
         outputs = (
             records

@@ -212,7 +212,7 @@ class IntervalJoin(beam.PTransform):
             raise TypeError(f"{where}: the key types differ: left {left.element_type.__name__}.{key} is "
                             f"{keyed_state.type_name(left_key)}, right {right.element_type.__name__}.{key} is "
                             f"{keyed_state.type_name(right_key)}")
-        keyed_state.key_coder(left_key, where)
+        keyed_state.require_deterministic_key(left_key, where)
         left_coder = beam.coders.registry.get_coder(left.element_type)
         right_coder = beam.coders.registry.get_coder(right.element_type)
         tagged = Tuple[left_key, Tuple[int, int, bytes]]

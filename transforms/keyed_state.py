@@ -79,9 +79,7 @@ def type_name(annotation: Any) -> str:
     return annotation.__name__ if isinstance(annotation, type) else str(annotation)
 
 
-def key_coder(key_type: Type, where: str) -> beam.coders.Coder:
-    """The deterministic coder state is keyed with, for a key of `key_type`."""
-    coder = beam.coders.registry.get_coder(key_type)
-    if not coder.is_deterministic():
+def require_deterministic_key(key_type: Type, where: str) -> None:
+    """State is keyed by the encoded key: equal keys must encode alike (Beam only warns)."""
+    if not beam.coders.registry.get_coder(key_type).is_deterministic():
         raise TypeError(f"{where}: key type {type_name(key_type)} has no deterministic coder")
-    return coder
