@@ -26,7 +26,9 @@ max(after_ms, 0) + lateness_ms` (a left arriving later lies beyond its interval,
 matches that is still waiting is emitted by then), and the lefts waiting to be emitted. One event-time
 timer per key is set at the next of those points; when it fires it emits the lefts due and drops the
 rights past their horizon, then moves on to the next point. Each firing reads the key's rights, so a key
-with n rights within its horizon costs O(n) per left emitted and per right dropped.
+with n rights within its horizon costs O(n) per left emitted and per right dropped. A bounded run
+fires no timer before its input is read (`kappa.transforms.keyed_state`), so there every right of a
+key is in state when its first left is emitted: O(n) per left for a key with n rights in the input.
 
 Checked when the pipeline is built: both inputs' element types must be NamedTuple record types with the
 key field and an int `event_time`, and the key's annotated type must be the same on both sides.
