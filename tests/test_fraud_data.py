@@ -213,8 +213,10 @@ def _amount_spike():
 
 def _redelivered():
     burst = [payment("p1", T - 30 * SECOND)] * 3 + [payment("p2", T - 10 * SECOND), payment("p3", T)]
-    history = ([payment("h1", T - 2 * HOUR, account="a2", device="d2")] * 3
-               + [payment("h2", T - HOUR, account="a2", device="d2"), payment("h3", T, 100.0, account="a2", device="d2")])
+    def elsewhere(payment_id, at, amount=10.0):
+        return payment(payment_id, at, amount, account="a2", device="d2")
+
+    history = [elsewhere("h1", T - 2 * HOUR)] * 3 + [elsewhere("h2", T - HOUR), elsewhere("h3", T, 100.0)]
     unknown = (40, ["unknown_device"])
     return burst + history, [login(T - MINUTE)], (
         [scored(p, 0, []) for p in burst[2:]] + [scored(p, *unknown) for p in history[2:]])
