@@ -58,8 +58,9 @@ def test_same_seed_same_bytes_whatever_the_hash_seed(archives, tmp_path):
               "[g.write_fraud_archive(g.FraudConfig(payments=3_000, hours=2, seed=11, duplicate_rate=0.02, "
               "malformed=12), sys.argv[1] + '/' + fmt, fmt) for fmt in sys.argv[2:]]")
     for hash_seed, formats in (("1", ["jsonl", "avro"]), ("2", ["avro"])):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed), *formats], check=True,
-                       env={**os.environ, "PYTHONHASHSEED": hash_seed}, stderr=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed), *formats],
+                              env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2_000:]
         for fmt in formats:
             for stream in STREAMS:
                 ours, theirs = _files(root, fmt, stream), _files(tmp_path / hash_seed, fmt, stream)
