@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
 import os
 import random
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import fastavro
 
@@ -50,7 +51,7 @@ class GeneratedArchive:
     malformed: int
 
 
-def _daily_intensity(hour_of_day: float) -> float:
+def daily_intensity(hour_of_day: float) -> float:
     """Relative order rate over a day: a night trough, a midday peak and a larger evening peak."""
     midday = math.exp(-((hour_of_day - 12.5) ** 2) / 6)
     evening = 1.3 * math.exp(-((hour_of_day - 20) ** 2) / 4)
@@ -59,17 +60,19 @@ def _daily_intensity(hour_of_day: float) -> float:
 
 def _event_times(rng: random.Random, config: GeneratorConfig) -> List[int]:
     minutes = config.hours * 60
-    weights = [_daily_intensity((m / 60) % 24) for m in range(minutes)]
+    weights = [daily_intensity((m / 60) % 24) for m in range(minutes)]
     chosen = rng.choices(range(minutes), weights=weights, k=config.events)
     return sorted(config.start_ms + m * 60_000 + rng.randrange(60_000) for m in chosen)
 
 
-def _arrival_delay_ms(rng: random.Random, config: GeneratorConfig) -> int:
-    if rng.random() < config.straggler_rate:
-        delay = rng.randrange(10_000, config.max_straggler_delay_ms)
+def arrival_delay_ms(rng: random.Random, straggler_rate: float, max_straggler_delay_ms: int,
+                     max_delay_ms: Optional[int]) -> int:
+    """Most records arrive within a second or two of their event; a straggler up to minutes later."""
+    if rng.random() < straggler_rate:
+        delay = rng.randrange(10_000, max_straggler_delay_ms)
     else:
         delay = int(rng.expovariate(1 / 800))
-    return delay if config.max_delay_ms is None else min(delay, config.max_delay_ms)
+    return delay if max_delay_ms is None else min(delay, max_delay_ms)
 
 
 def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
@@ -107,7 +110,8 @@ def arrivals(config: GeneratorConfig, as_text: bool) -> Iterator[Tuple[int, obje
         }
         if seq in malformed_at:
             record = _malformed(breakage, record, as_text)
-        arrival = event_time + _arrival_delay_ms(rng, config)
+        arrival = event_time + arrival_delay_ms(rng, config.straggler_rate, config.max_straggler_delay_ms,
+                                                config.max_delay_ms)
         timed.append((arrival, seq, record))
         if seq not in malformed_at and rng.random() < config.duplicate_rate:
             timed.append((arrival + rng.randrange(50, 30_000), seq, record))
@@ -116,31 +120,58 @@ def arrivals(config: GeneratorConfig, as_text: bool) -> Iterator[Tuple[int, obje
         yield arrival, record
 
 
-def write_archive(config: GeneratorConfig, output_dir: str, fmt: str) -> GeneratedArchive:
-    """One file per hour of arrival: `orders-YYYYmmdd-HH.<jsonl|avro>`.
+def first_latest_hour(hours: Iterable[int]) -> int:
+    """The first hour of arrival written with a subject's latest schema version: the earlier half of
+    the hours take its first version and the later half its latest, as an archive spanning a schema
+    change would."""
+    ordered = sorted(hours)
+    return ordered[len(ordered) // 2]
 
-    Avro files from the first half of the day are written with schema version 1 and the rest with the
-    latest version, as an archive spanning a schema change would be.
-    """
+
+def _stable_key_order(schema: object) -> object:
+    """The schema with its keys sorted: fastavro orders some keys of a parsed schema by iterating a set,
+    which changes with Python's hash seed, and writes them so into each Avro file's header."""
+    if isinstance(schema, dict):
+        return {key: _stable_key_order(schema[key]) for key in sorted(schema) if not key.startswith("__")}
+    if isinstance(schema, list):
+        return [_stable_key_order(item) for item in schema]
+    return schema
+
+
+def write_hourly_files(by_hour: Dict[int, List[object]], output_dir: str, prefix: str, fmt: str,
+                       subject: str) -> List[str]:
+    """One file per hour of arrival, `<prefix>-YYYYmmdd-HH.<jsonl|avro>`; a record is a dict, or text
+    for a malformed JSON line. Avro files take the version `first_latest_hour` gives them; their header
+    holds the schema with its keys sorted and a sync marker derived from their name instead of a random
+    one, so that they too are the same, byte for byte, for the same records."""
     os.makedirs(output_dir, exist_ok=True)
-    by_hour: Dict[int, List[object]] = {}
-    for arrival, record in arrivals(config, as_text=(fmt == "jsonl")):
-        by_hour.setdefault(arrival // HOUR_MS, []).append(record)
     registry = SchemaRegistry()
-    versions = registry.versions(orders.SUBJECT)
-    files, records = [], 0
-    for index, (hour, batch) in enumerate(sorted(by_hour.items())):
+    versions = registry.versions(subject)
+    latest_from = first_latest_hour(by_hour) if by_hour else None
+    files = []
+    for hour, batch in sorted(by_hour.items()):
         stamp = datetime.datetime.fromtimestamp(hour * 3600, tz=datetime.timezone.utc).strftime("%Y%m%d-%H")
-        path = os.path.join(output_dir, f"orders-{stamp}.{fmt}")
+        name = f"{prefix}-{stamp}.{fmt}"
+        path = os.path.join(output_dir, name)
         if fmt == "jsonl":
             with open(path, "w", encoding="utf-8") as out:
                 for record in batch:
                     out.write((record if isinstance(record, str) else json.dumps(record, allow_nan=True)) + "\n")
         else:
-            version = versions[0] if index < len(by_hour) // 2 else versions[-1]
+            version = versions[0] if hour < latest_from else versions[-1]
             with open(path, "wb") as out:
-                fastavro.writer(out, registry.get(orders.SUBJECT, version), batch, codec="deflate")
+                fastavro.writer(out, _stable_key_order(registry.get(subject, version)), batch, codec="deflate",
+                                sync_marker=hashlib.md5(name.encode()).digest())
         files.append(path)
-        records += len(batch)
-    duplicates = records - config.events
-    return GeneratedArchive(files=files, records=records, duplicates=duplicates, malformed=config.malformed)
+    return files
+
+
+def write_archive(config: GeneratorConfig, output_dir: str, fmt: str) -> GeneratedArchive:
+    """One file per hour of arrival: `orders-YYYYmmdd-HH.<jsonl|avro>` (`write_hourly_files`)."""
+    by_hour: Dict[int, List[object]] = {}
+    for arrival, record in arrivals(config, as_text=(fmt == "jsonl")):
+        by_hour.setdefault(arrival // HOUR_MS, []).append(record)
+    files = write_hourly_files(by_hour, output_dir, "orders", fmt, orders.SUBJECT)
+    records = sum(len(batch) for batch in by_hour.values())
+    return GeneratedArchive(files=files, records=records, duplicates=records - config.events,
+                            malformed=config.malformed)
