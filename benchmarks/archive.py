@@ -12,7 +12,7 @@ import os
 import fastavro
 
 from kappa.io import generate
-from kappa.io.orders import epoch_ms
+from kappa.io.contracts import epoch_ms
 
 EVENTS_PER_HOUR = 360_000  # one event every 10 ms on average
 

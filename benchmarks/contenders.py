@@ -15,7 +15,7 @@ import time
 from typing import Callable, Dict
 
 from kappa.benchmarks.archive import BenchArchive
-from kappa.io.orders import EPOCH, MILLISECOND, epoch_ms
+from kappa.io.contracts import EPOCH, MILLISECOND, epoch_ms
 
 Counts = Dict[str, int]
 WINDOW_MS = 60_000

@@ -8,7 +8,7 @@ import json
 from typing import Any, Callable, Mapping, Optional, Tuple, Union
 
 from kappa.io.dead_letter import DeadLetter, json_default
-from kappa.io.orders import InvalidRecord
+from kappa.io.contracts import InvalidRecord
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.io.wire_format import WireCodec
 

@@ -26,7 +26,7 @@ from apache_beam.transforms import window
 from kappa.io.contracts import Contract
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
 from kappa.io.input_files import InputFile, RecordFormat, select_inputs
-from kappa.io.orders import InvalidRecord
+from kappa.io.contracts import InvalidRecord
 from kappa.io.schema_compat import read_plan, resolution_problems
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics

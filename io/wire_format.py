@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import fastavro
 
-from kappa.io.orders import InvalidRecord, decode_utf8
+from kappa.io.contracts import InvalidRecord, decode_utf8
 from kappa.io.schema_compat import ReadPlan, read_plan
 from kappa.io.schema_registry import SchemaRegistry, schema_id
 

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kappa.io import contracts, kafka, orders, readers, wire_format
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
-from kappa.io.orders import epoch_ms
+from kappa.io.contracts import epoch_ms
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.kafka_broker import KafkaBroker

@@ -29,7 +29,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from kappa.io import contracts, input_files, kafka, readers, replay, splits, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
-from kappa.io.orders import DEFAULT_MAX_EVENT_TIME_SKEW_MS
+from kappa.io.contracts import DEFAULT_MAX_EVENT_TIME_SKEW_MS
 from kappa.pipelines.model import TALLY, Pipeline
 from kappa.runners import replay_panes, summary
 from kappa.runners.interrupt import Interruptible
