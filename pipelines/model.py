@@ -19,7 +19,7 @@ Two hooks let the runner be fast where it pays without knowing the pipeline:
   play that grouping in process; `expand` is told which form each input arrives in (`Arrives`);
 - `expand` may return, beside its outputs, a `TALLY` PCollection of `Tally(stream, measure, n)`
   records (how many records of a stream it used, and how many were duplicates), which the runner
-  sums into the run's summary, whatever the sinks are.
+  sums into the run's summary, whatever the sinks are; None when it cannot say.
 """
 from __future__ import annotations
 

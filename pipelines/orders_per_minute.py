@@ -10,7 +10,6 @@ runs as a backfill, as a replay of a recorded stream, in TestStream tests and on
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import operator
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
@@ -19,9 +18,9 @@ import apache_beam as beam
 
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
 from kappa.transforms.aggregation import Aggregate, Arrives, WindowedAggregation
-from kappa.transforms.distinct_count import DistinctCountFn, DistinctCountPanes
-from kappa.transforms.window_result import FormatWindowResults, final_results
-from kappa.transforms.windowing import WindowKind, WindowSpec
+from kappa.transforms.distinct_count import DistinctCount, DistinctCountFn, DistinctCountPanes
+from kappa.transforms.window_result import FormatWindowResults, window_figures
+from kappa.transforms.windowing import WindowSpec
 
 MINUTE = WindowSpec(size_ms=60_000, allowed_lateness_ms=0)
 
@@ -54,21 +53,17 @@ class OrdersPerMinute(Pipeline):
             | "Aggregate" >> Aggregate(ORDER_IDS_BY_REGION, self.spec, arrives["orders"])
             | "CountOrdersOnce" >> DistinctCountPanes(self.spec, "orders")
         )
-        outputs = {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults(key_field="region",
-                                                                                 value_field="count")}
-        if self.spec.kind is not WindowKind.SLIDING:  # sliding windows hold a record several times
-            outputs[TALLY] = counted.tally
-        return outputs
+        return {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults("region", _count),
+                TALLY: counted.tally}
 
     def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
-        finals = final_results(results, "count", self.spec.accumulation).values()
-        per_region: Dict[str, int] = collections.Counter()
-        for final in finals:
-            per_region[final["region"]] += final["count"]
-        starts = [final["window_start"] for final in finals]
-        return {"windows": len(starts), "first_window_start": min(starts, default=None),
-                "last_window_start": max(starts, default=None), "counted": sum(per_region.values()),
-                "count_per_region": dict(sorted(per_region.items()))}
+        figures = window_figures(results, "region", ("count",), self.spec.accumulation)
+        figures["counted"] = figures.pop("count")  # its name in the summary since the first release
+        return figures
+
+
+def _count(value: DistinctCount) -> Dict[str, int]:
+    return {"count": value.distinct}
 
 
 PIPELINE = OrdersPerMinute()

@@ -185,10 +185,8 @@ def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputP
     sources = read(pipeline, request, plan)
     outputs = dict(sources.streams | request.effective.transform(sources.arrives))
     pipeline_tally = outputs.pop(TALLY, None)
-    if pipeline_tally is not None:  # from inside its windows into one, complete when the input is
-        sources.tally.append(pipeline_tally | "TallyWindow" >> beam.WindowInto(
-            window.GlobalWindows(), trigger=trigger.AfterWatermark(),
-            accumulation_mode=trigger.AccumulationMode.DISCARDING))
+    if pipeline_tally is not None:
+        sources.tally.append(pipeline_tally)
     if request.mode is Mode.STREAM:
         _write_to_kafka(pipeline, outputs, sources, request)
     else:
@@ -278,6 +276,16 @@ def _flattened(pcolls: List[beam.PCollection], label: str) -> Optional[beam.PCol
     return pcolls[0] if len(pcolls) == 1 else pcolls | label >> beam.Flatten()
 
 
+def _whole_tally(tallies: List[beam.PCollection]) -> Optional[beam.PCollection]:
+    """The sources' and the pipeline's tallies, from whatever windows they were counted in, as one
+    PCollection of the global window that is complete when the input is."""
+    complete = [tally | f"TallyWindow{i}" >> beam.WindowInto(
+                    window.GlobalWindows(), trigger=trigger.AfterWatermark(),
+                    accumulation_mode=trigger.AccumulationMode.DISCARDING)
+                for i, tally in enumerate(tallies)]
+    return _flattened(complete, "AllTally")
+
+
 def _summed_tally(tally: beam.PCollection) -> beam.PCollection:
     return (tally
             | "TallyByMeasure" >> beam.Map(lambda t: ((t.stream, t.measure), t.n))
@@ -295,7 +303,7 @@ def _write_to_files(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection
         flattened = _flattened(pcolls, f"All{what}")
         if flattened is not None:
             lines.append(flattened | f"Encode{what}" >> beam.Map(_Line(os.path.join(out, prefix), _to_json)))
-    tally = _flattened(sources.tally, "AllTally")
+    tally = _whole_tally(sources.tally)
     if tally is not None:
         lines.append(_summed_tally(tally) | "EncodeTally" >> beam.Map(_Line(_tally_prefix(out), json.dumps)))
     tuple(lines) | "Write" >> writers.WriteJsonLines()
@@ -345,7 +353,7 @@ def _write_to_kafka(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection
         | "EncodeLate" >> beam.Map(lambda late: (late.stream.encode(), late.to_json().encode()))
         | "WriteLate" >> kafka.WriteToKafka(binding.bootstrap_servers, binding.late_topic)
     )
-    tally = _flattened(sources.tally, "AllTally")
+    tally = _flattened(sources.tally, "AllTally")  # counted as it comes: no window needs to close
     if tally is not None:
         tally | "CountTally" >> beam.ParDo(_CountTally())
 

@@ -1,4 +1,5 @@
-"""Count distinct ids per key and window: redeliveries of an at-least-once source count once.
+"""Count distinct ids per key and window, and sum their amounts: redeliveries of an at-least-once source
+count once.
 
 Deduplication lives in the combiner (a set of ids per key and window) rather than in per-element user
 state: combiner lifting pre-aggregates before the shuffle on every runner, merging (session) windows
@@ -10,20 +11,24 @@ far and a redelivery in a later pane is still recognised. When the spec asks for
 each pane is turned into the delta since the previous pane of its window, which needs one small state
 cell per key and window; a spec whose windows fire exactly once needs none.
 
+Amounts are summed with `math.fsum`, which rounds the exact sum once whatever order the values were
+added and merged in, so every runner, plan and split gives the same total to the cent.
+
 Beside the counts, each pane reports what it added to the input's tally: `used` (distinct records) and
 `duplicates` (redeliveries), as of the latest pane, so that for windows that hold each record once
 `records_in = used + duplicates + dead letters + too late`.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple, Set, Tuple
+import math
+from typing import Dict, Iterable, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from kappa.transforms.tally import DUPLICATES, USED, Tally
-from kappa.transforms.windowing import Accumulation, WindowSpec
+from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 
 TALLY_TAG = "tally"
 
@@ -64,7 +69,47 @@ class DistinctCountFn(beam.CombineFn):
         return DistinctCount(distinct=len(ids), seen=seen)
 
 
-def _has_inputs(keyed: Tuple[str, DistinctCount]) -> bool:
+class DistinctSum(NamedTuple):
+    distinct: int
+    seen: int  # inputs, redeliveries included
+    cents: int  # the distinct ids' amounts, summed, in cents
+
+
+class DistinctSumFn(beam.CombineFn):
+    """(id, amount) pairs -> DistinctSum; the accumulator is ({id: amount}, number of inputs). A
+    redelivered id carries its amount again, which replaces (and equals) the first."""
+
+    def create_accumulator(self) -> Tuple[Dict[str, float], int]:
+        return {}, 0
+
+    def add_input(self, accumulator, element: Tuple[str, float]):
+        amounts, seen = accumulator
+        amounts[element[0]] = element[1]
+        return amounts, seen + 1
+
+    def add_inputs(self, accumulator, elements: Iterable[Tuple[str, float]]):
+        amounts, seen = accumulator
+        elements = elements if isinstance(elements, (list, tuple)) else list(elements)
+        amounts.update(elements)
+        return amounts, seen + len(elements)
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        amounts, seen = next(accumulators, None) or self.create_accumulator()  # the first, extended in place
+        for other_amounts, other_seen in accumulators:
+            amounts.update(other_amounts)
+            seen += other_seen
+        return amounts, seen
+
+    def extract_output(self, accumulator) -> DistinctSum:
+        amounts, seen = accumulator
+        return DistinctSum(distinct=len(amounts), seen=seen, cents=round(math.fsum(amounts.values()) * 100))
+
+
+Distinct = Union[DistinctCount, DistinctSum]
+
+
+def _has_inputs(keyed: Tuple[str, Distinct]) -> bool:
     """A pane without inputs says nothing. Flink emits one when a window's end-of-window and garbage
     collection timers fire in the same watermark advance: the first pane is already final."""
     return keyed[1].seen > 0
@@ -83,10 +128,10 @@ class _CountSinglePane(beam.DoFn):
     def __init__(self, stream: str) -> None:
         self._stream = stream
 
-    def process(self, keyed: Tuple[str, DistinctCount]):
+    def process(self, keyed: Tuple[str, Distinct]):
         key, result = keyed
         yield from _tallied(self._stream, result.distinct, result.seen)
-        yield key, result.distinct
+        yield key, result
 
 
 class _CountRepeatedPanes(beam.DoFn):
@@ -98,22 +143,24 @@ class _CountRepeatedPanes(beam.DoFn):
         self._stream = stream
         self._discarding = discarding
 
-    def process(self, keyed: Tuple[str, DistinctCount], previous=beam.DoFn.StateParam(PREVIOUS)):
+    def process(self, keyed: Tuple[str, Distinct], previous=beam.DoFn.StateParam(PREVIOUS)):
         key, result = keyed
-        before = previous.read() or DistinctCount(0, 0)
+        before = previous.read() or type(result)(*(0 for _ in result))
         previous.write(result)
         yield from _tallied(self._stream, result.distinct - before.distinct, result.seen - before.seen)
-        yield key, (result.distinct - before.distinct if self._discarding else result.distinct)
+        yield key, (type(result)(*(now - then for now, then in zip(result, before))) if self._discarding else result)
 
 
 class DistinctCounts(NamedTuple):
-    counts: beam.PCollection  # (key, number of distinct ids) per pane
-    tally: beam.PCollection  # Tally records of the stream
+    counts: beam.PCollection  # (key, DistinctCount or DistinctSum) per pane: the whole, or what is new
+    tally: Optional[beam.PCollection]  # Tally records of the stream; None for sliding windows, which
+    # hold a record several times, so their counts say nothing of it
 
 
 class DistinctCountPanes(beam.PTransform):
-    """(key, DistinctCount) per pane of a `DistinctCountFn` aggregation of `stream` -> `DistinctCounts`:
-    (key, number of distinct ids) per pane, as the spec's accumulation says, and the stream's tally."""
+    """(key, DistinctCount or DistinctSum) per pane of a `DistinctCountFn` or `DistinctSumFn` aggregation
+    of `stream` -> `DistinctCounts`: per pane the result so far, or with discarding accumulation what
+    is new since the key's previous pane; and the stream's tally."""
 
     def __init__(self, spec: WindowSpec, stream: str):
         super().__init__()
@@ -122,11 +169,12 @@ class DistinctCountPanes(beam.PTransform):
 
     def expand(self, totals):
         # Typed, so the state of `_CountRepeatedPanes` is keyed with a deterministic (string) coder.
-        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, DistinctCount])
+        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, Distinct])
         if self._spec.fires_once:
             label, count = "FinalPane", _CountSinglePane(self._stream)
         else:
             discarding = self._spec.accumulation is Accumulation.DISCARDING
             label, count = "PaneByPane", _CountRepeatedPanes(self._stream, discarding)
         counted = totals | label >> beam.ParDo(count).with_outputs(TALLY_TAG, main="counts")
-        return DistinctCounts(counts=counted.counts, tally=counted[TALLY_TAG])
+        per_record = self._spec.kind is not WindowKind.SLIDING
+        return DistinctCounts(counts=counted.counts, tally=counted[TALLY_TAG] if per_record else None)
