@@ -69,6 +69,9 @@ class Pipeline:
 
     spec: Optional[WindowSpec] = None  # a windowed pipeline's windowing, overridden by the CLI's flags
     allowed_lateness_ms: int = 0  # a pipeline without a WindowSpec: how long it waits for late records
+    # A backfill: every input is a bounded archive read whole, so a stateful transform may take its
+    # bounded plan (all of a key's events at once, no timers), which gives the same results.
+    bounded: bool = False
 
     def windowing(self) -> Dict[str, Declaration]:
         """Each named window or interval, as declared (and configured)."""
@@ -95,9 +98,9 @@ class Pipeline:
             changes["allowed_lateness_ms"] = allowed_lateness_ms
         return dataclasses.replace(self, **changes)
 
-    def final_only(self) -> "Pipeline":
-        """As a backfill runs it: each window gives one final pane (`WindowSpec.final_only`)."""
-        return self if self.spec is None else dataclasses.replace(self, spec=self.spec.final_only())
+    def for_backfill(self) -> "Pipeline":
+        """As a backfill runs it: bounded, and each window gives one final pane (`WindowSpec.final_only`)."""
+        return dataclasses.replace(self, bounded=True, spec=self.spec and self.spec.final_only())
 
     def too_late(self, stream: str) -> Union[WindowExpiry, BehindWatermark]:
         """The rule the source applies to the stream's valid records (`kappa.transforms.lateness`)."""

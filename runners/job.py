@@ -81,8 +81,8 @@ class JobRequest:
 
     @property
     def effective(self) -> Pipeline:
-        """The pipeline as this mode runs it: a backfill gives each window one final pane."""
-        return self.pipeline.final_only() if self.mode is Mode.BATCH else self.pipeline
+        """The pipeline as this mode runs it: a backfill is bounded and gives each window one final pane."""
+        return self.pipeline.for_backfill() if self.mode is Mode.BATCH else self.pipeline
 
     def pre_aggregates(self, stream: str) -> bool:
         """Batch folds each file split, stream each read of a partition, replay the records that arrive
