@@ -19,15 +19,17 @@ class ValueFormat(enum.Enum):
 
 
 class Decoder:
-    """A Kafka record of an event stream -> an event built by `from_mapping`, or a DeadLetter; takes Avro
-    (any known version) or JSON. Timestamps reach `from_mapping` as epoch milliseconds, as JSON
+    """A Kafka record of an event stream -> a valid event of the contract, or a DeadLetter; takes Avro
+    (any known version) or JSON. Timestamps reach the contract's parser as epoch milliseconds, as JSON
     producers send them. An event carries its own identity and time, so the record's key and
-    timestamp are not needed; a null value (a changelog's tombstone) has no place in an event stream."""
+    timestamp are not needed; a null value (a changelog's tombstone) has no place in an event stream.
 
-    def __init__(self, subject: str, from_mapping: Callable[[Mapping[str, Any]], Any],
-                 registry: Optional[SchemaRegistry] = None):
+    It keeps the parser, not its `from_mapping`: a parser pickles by its settings and rebuilds its
+    compiled fast path on the worker, where a pickled copy of the function alone would lose its names."""
+
+    def __init__(self, subject: str, parser: Any, registry: Optional[SchemaRegistry] = None):
         self._codec = WireCodec(subject, registry, timestamps_as_millis=True)
-        self._from_mapping = from_mapping
+        self._parser = parser
         self._tombstone = f"a null value (a tombstone): {subject} is an event stream, not a changelog"
 
     def __call__(self, value: Optional[bytes], key: Optional[bytes] = None,
@@ -40,7 +42,7 @@ class Decoder:
             record = self._codec.decode(value)
             if not isinstance(record, dict):
                 raise InvalidRecord(f"expected a record, got {type(record).__name__}")
-            return self._from_mapping(record)
+            return self._parser.from_mapping(record)
         except InvalidRecord as err:
             return DeadLetter(record=value, error=str(err))
 

@@ -56,7 +56,7 @@ class LiveSales(Pipeline):
             | "Aggregate" >> Aggregate(SALES_BY_REGION, self.spec, arrives["orders"])
             | "SumOrdersOnce" >> DistinctCountPanes(self.spec, "orders")
         )
-        return {MAIN_OUTPUT: summed.counts | "Format" >> FormatWindowResults("region", _sales),
+        return {MAIN_OUTPUT: summed.counts | "Format" >> FormatWindowResults("region", _sales, self.bounded),
                 TALLY: summed.tally}
 
     def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:

@@ -53,7 +53,7 @@ class OrdersPerMinute(Pipeline):
             | "Aggregate" >> Aggregate(ORDER_IDS_BY_REGION, self.spec, arrives["orders"])
             | "CountOrdersOnce" >> DistinctCountPanes(self.spec, "orders")
         )
-        return {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults("region", _count),
+        return {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults("region", _count, self.bounded),
                 TALLY: counted.tally}
 
     def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:

@@ -236,7 +236,7 @@ def _read_kafka(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan) -
     for stream, source in request.binding.sources.items():
         contract, fold = request.contract(stream), request.fold(stream)
         input_stream = kafka.InputStream(
-            name=stream, decode=Decoder(contract.subject, request.parser(stream).from_mapping),
+            name=stream, decode=Decoder(contract.subject, request.parser(stream)),
             event_time_ms=operator.attrgetter(contract.event_time_field), too_late=effective.too_late(stream),
             fold=fold)
         parsed = (

@@ -52,3 +52,12 @@ def replay_reference(paths, allowed_lateness_ms, max_out_of_orderness_ms):
 
 def lines_in(paths):
     return sum(1 for path in paths for _ in open(path))
+
+
+def sales_reference(paths):
+    """Per (region, minute): distinct order ids and the sum of their amounts, to the cent."""
+    amounts = collections.defaultdict(dict)
+    for o in valid_orders(paths):
+        amounts[f"{o['region']}:{o['event_time'] // MINUTE * MINUTE}"][o["order_id"]] = o["amount"]
+    return {key: {"orders": len(ids), "revenue": round(math.fsum(ids.values()) * 100) / 100}
+            for key, ids in amounts.items()}

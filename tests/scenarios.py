@@ -13,30 +13,37 @@ import apache_beam as beam
 
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, Step
-from kappa.pipelines.model import MAIN_OUTPUT
-from kappa.pipelines.orders_per_minute import PIPELINE
+from kappa.pipelines import orders_per_minute
+from kappa.pipelines.model import MAIN_OUTPUT, Pipeline
 from kappa.transforms.aggregation import Arrives
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 
 
-class OrdersPerMinute(beam.PTransform):
-    """The pipeline's transform as a source feeds it, with `spec`: its input, arriving as `arrives`
-    (events, folded partials or played panes) -> its results."""
+class MainOutput(beam.PTransform):
+    """A pipeline of one input as a source feeds it, with `spec`: its input, arriving as `arrives`
+    (events, folded partials or played panes) -> its main output."""
 
-    def __init__(self, spec: WindowSpec, arrives: Arrives = Arrives.EVENTS):
+    def __init__(self, pipeline: Pipeline, spec: WindowSpec, arrives: Arrives = Arrives.EVENTS):
         super().__init__()
-        self._transform = PIPELINE.configured(spec=spec).transform({"orders": arrives})
+        [self._input] = pipeline.inputs
+        self._transform = pipeline.configured(spec=spec).transform({self._input: arrives})
 
     def expand(self, pcoll):
-        return ({"orders": pcoll} | self._transform)[MAIN_OUTPUT]
+        return ({self._input: pcoll} | self._transform)[MAIN_OUTPUT]
 
 
-def orders(*events: Tuple[str, str, float]) -> AddElements:
-    """Orders arriving together: (region, order_id, event time in seconds)."""
+class OrdersPerMinute(MainOutput):
+    def __init__(self, spec: WindowSpec, arrives: Arrives = Arrives.EVENTS):
+        super().__init__(orders_per_minute.PIPELINE, spec, arrives)
+
+
+def orders(*events: Tuple) -> AddElements:
+    """Orders arriving together: (region, order_id, event time in seconds[, amount, 10.0 if not given])."""
     elements = []
-    for region, order_id, seconds in events:
+    for region, order_id, seconds, *amount in events:
         event_time = round(seconds * 1000)
-        elements.append((Order(order_id=order_id, region=region, amount=10.0, event_time=event_time), event_time))
+        order = Order(order_id=order_id, region=region, amount=amount[0] if amount else 10.0, event_time=event_time)
+        elements.append((order, event_time))
     return AddElements(tuple(elements))
 
 

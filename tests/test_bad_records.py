@@ -155,7 +155,7 @@ def test_a_bad_skew_is_a_usage_error(value, message, tmp_path, capsys):
 
 
 def test_the_kafka_decoder_refuses_the_same_event_times():
-    decode = Decoder("order", OrderParser().from_mapping)
+    decode = Decoder("order", OrderParser())
     for value in (10 ** 20, 2 ** 63 - 1, -1):
         reason = f"event_time out of range: {value} is not in {EVENT_TIME_RANGE}"
         as_json = json.dumps(order(event_time=value)).encode()
@@ -173,7 +173,7 @@ def test_the_future_guard_moves_with_the_wall_clock():
     though the parser was built (and its limit first taken) long before."""
     clock = [1_000.0]
     parser = OrderParser(60_000, clock=lambda: clock[0])
-    decode = Decoder("order", parser.from_mapping)
+    decode = Decoder("order", parser)
     value = json.dumps(order(event_time=1_000_000 + 61_000)).encode()
     assert decode(value).error == "event_time too far ahead: more than 1m after the wall clock when read"
     clock[0] += 2.0
@@ -226,7 +226,7 @@ def test_invalid_utf8_lines_in_replay(tmp_path):
 
 
 def test_kafka_json_values_are_utf8_as_json_lines_are():
-    decode = Decoder("order", OrderParser().from_mapping)
+    decode = Decoder("order", OrderParser())
     assert decode(INVALID_UTF8[0]) == DeadLetter(INVALID_UTF8[0],
                                                  "invalid UTF-8: byte 0xff at position 33 (invalid start byte)")
     assert decode(b"\xef\xbb\xbf" + json.dumps(order()).encode()) == Order("o1", "eu", 1.0, T0)

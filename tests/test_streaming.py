@@ -9,13 +9,14 @@ Event times of the generated archive lie in the past, so once a partition has be
 allowed lateness keeps every one of them.
 """
 import json
+import operator
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -58,8 +59,8 @@ def produce(broker, topic: str, path: Path) -> None:
                      "--bootstrap-servers", broker.bootstrap_servers]) == 0
 
 
-def kappa_stream(broker, names: Dict[str, str], *flags: str) -> List[str]:
-    return [sys.executable, "-m", "kappa.runners.cli", "run", "orders-per-minute", "--mode", "stream",
+def kappa_stream(broker, names: Dict[str, str], *flags: str, pipeline: str = "orders-per-minute") -> List[str]:
+    return [sys.executable, "-m", "kappa.runners.cli", "run", pipeline, "--mode", "stream",
             "--runner", "flink", "--bootstrap-servers", broker.bootstrap_servers,
             "--input-topic", names["orders"], "--output-topic", names["results"],
             "--dead-letter-topic", names["dead"], "--group-id", names["orders"], *STREAM_FLAGS, *flags]
@@ -75,12 +76,13 @@ def records(broker, topic: str) -> list:
         return []
 
 
-def closing_panes(broker, topic: str, expected_windows: int, timeout_s: float) -> Dict[str, int]:
-    """Window key -> count of its closing pane, once every window has closed (or the time is up)."""
+def closing_panes(broker, topic: str, expected_windows: int, timeout_s: float,
+                  value: Callable[[dict], Any] = operator.itemgetter("count")) -> Dict[str, Any]:
+    """Window key -> the value of its closing pane, once every window has closed (or the time is up)."""
     deadline = time.monotonic() + timeout_s
-    finals: Dict[str, int] = {}
+    finals: Dict[str, Any] = {}
     while time.monotonic() < deadline:
-        finals = {r["key"]: r["count"] for r in records(broker, topic) if r["is_last"]}
+        finals = {r["key"]: value(r) for r in records(broker, topic) if r["is_last"]}
         if len(finals) >= expected_windows:
             break
         time.sleep(2)
@@ -174,6 +176,28 @@ def test_restart_from_savepoint_loses_and_repeats_nothing(archive, kafka_broker,
     finally:
         flink_cluster.rest.cancel(running["jid"])
     assert finals == archive["batch"]
+
+
+def test_live_sales_on_session_cluster_equals_its_batch(archive, kafka_broker, flink_cluster, tmp_path):
+    """The dashboard pipeline, early panes and all, streamed: each window's closing pane is the batch's."""
+    assert cli.main(["run", "live-sales", "--input", str(archive["files"][0].parent), "--output",
+                     str(tmp_path / "batch")]) == 0
+    batch = {r["key"]: (r["orders"], r["revenue"]) for r in map(json.loads, open(tmp_path / "batch" / "results-00000-of-00001.jsonl"))}
+    names = topics()
+    for path in archive["files"]:
+        produce(kafka_broker, names["orders"], path)
+    job_name = f"live-sales-{names['orders']}"
+    submitted = subprocess.run(kappa_stream(kafka_broker, names, "--idle-timeout", "3s", *cluster(flink_cluster),
+                                            "--job-name", job_name, *EVERY_SECOND, pipeline="live-sales"),
+                               capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    running = flink_cluster.rest.running_job(job_name)
+    try:
+        finals = closing_panes(kafka_broker, names["results"], len(batch), timeout_s=240,
+                               value=operator.itemgetter("orders", "revenue"))
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+    assert finals == batch
 
 
 def test_idle_partitions_do_not_hold_the_watermark(archive, kafka_broker):

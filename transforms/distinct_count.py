@@ -21,7 +21,7 @@ Beside the counts, each pane reports what it added to the input's tally: `used` 
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Iterator, NamedTuple, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -168,8 +168,9 @@ class DistinctCountPanes(beam.PTransform):
         self._stream = stream
 
     def expand(self, totals):
-        # Typed, so the state of `_CountRepeatedPanes` is keyed with a deterministic (string) coder.
-        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, Distinct])
+        # Typed, so the state of `_CountRepeatedPanes` is keyed with a deterministic (string) coder; the
+        # value stays Any (a Union of row types has no portable schema: Flink refuses it).
+        totals = totals | "DropEmptyPanes" >> beam.Filter(_has_inputs).with_output_types(Tuple[str, Any])
         if self._spec.fires_once:
             label, count = "FinalPane", _CountSinglePane(self._stream)
         else:

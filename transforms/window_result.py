@@ -28,9 +28,12 @@ def window_key(key: str, window_start_ms: int) -> str:
 
 
 class _ToWindowResult(beam.DoFn):
-    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]]):
+    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool):
         self._key_field = key_field
         self._fields = fields
+        # A backfill's one pane per window is its final, on-time result; Flink's batch runner leaves
+        # its timing UNKNOWN.
+        self._timing = {**_TIMING, PaneInfoTiming.UNKNOWN: "ON_TIME"} if bounded else _TIMING
 
     def process(
         self, keyed: Tuple[str, Any], win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam
@@ -43,7 +46,7 @@ class _ToWindowResult(beam.DoFn):
             "window_start": start_ms,
             "window_end": win.end.micros // 1000,
             **self._fields(value),
-            "timing": _TIMING[pane.timing],
+            "timing": self._timing[pane.timing],
             "is_last": pane.is_last,
         }
 
@@ -52,16 +55,18 @@ class FormatWindowResults(beam.PTransform):
     """(key, value) pairs of a windowed aggregation -> result dicts with window bounds and pane timing.
 
     The dict is `{"key": "<key>:<window_start_ms>", <key_field>: key, "window_start": ms,
-    "window_end": ms, **fields(value), "timing": "EARLY"|"ON_TIME"|"LATE", "is_last": bool}`.
+    "window_end": ms, **fields(value), "timing": "EARLY"|"ON_TIME"|"LATE", "is_last": bool}`; `bounded`:
+    the input is a backfill's, whose one pane per window is on time whatever the runner says.
     """
 
-    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]]):
+    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool = False):
         super().__init__()
         self._key_field = key_field
         self._fields = fields
+        self._bounded = bounded
 
     def expand(self, pcoll):
-        return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._fields))
+        return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._fields, self._bounded))
 
 
 def final_results(results: Iterable[Dict[str, Any]], progress_field: str, value_fields: Tuple[str, ...],
