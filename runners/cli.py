@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -32,7 +33,7 @@ from kappa.runners.quiet import silence_google_client_warnings
 
 silence_google_client_warnings()
 
-from kappa.io import contracts, generate, input_files, kafka, readers, wire_format, writers  # noqa: E402 (after the warnings filter)
+from kappa.io import contracts, generate, generate_fraud, input_files, kafka, readers, wire_format, writers  # noqa: E402
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, InvalidSchema, SchemaRegistry
@@ -153,19 +154,22 @@ def _parser() -> argparse.ArgumentParser:
     flags.add_bootstrap_flag(consume)
 
     gen = commands.add_parser("generate", help="write a seeded archive of events")
-    gen.add_argument("kind", choices=["orders"], help="what to generate")
+    gen.add_argument("kind", choices=["orders", "fraud"],
+                     help="orders: the orders input (orders-per-minute, live-sales); fraud: the payments and "
+                          "devices inputs of fraud-scoring, in DIR/payments and DIR/devices")
     gen.add_argument("--output", required=True, metavar="DIR", help="the folder for the archive's files (required)")
     gen.add_argument("--format", choices=[f.value for f in readers.RecordFormat], default="avro",
                      help="the files' format")
     defaults = generate.GeneratorConfig()
-    gen.add_argument("--events", type=int, default=defaults.events, help="distinct orders, at least 1")
+    gen.add_argument("--events", type=int, default=defaults.events,
+                     help="distinct orders, or distinct payments for fraud, at least 1")
     gen.add_argument("--hours", type=int, default=defaults.hours,
                      help=f"of event time, one file per hour of arrival; 1 to {MAX_GENERATED_HOURS}")
     gen.add_argument("--seed", type=int, default=defaults.seed, help="the same seed gives the same archive")
     gen.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate,
-                     help="the share of orders redelivered, from 0 up to 1")
+                     help="the share of events redelivered, from 0 up to 1")
     gen.add_argument("--malformed", type=int, default=defaults.malformed,
-                     help="how many orders are broken, from 0 to --events")
+                     help="how many records of each input are broken, from 0 to --events")
 
     commands.add_parser("pipelines", help="list the pipelines kappa can run")
 
@@ -381,14 +385,19 @@ def _generate(args: argparse.Namespace) -> int:
         writers.check_output_dir(args.output)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    config = generate.GeneratorConfig(
-        events=args.events, hours=args.hours, seed=args.seed,
-        duplicate_rate=args.duplicate_rate, malformed=args.malformed,
-    )
-    archive = generate.write_archive(config, args.output, args.format)
-    print(f"generated {archive.records:,} order records ({config.events:,} orders, {archive.duplicates:,} "
-          f"redelivered, {archive.malformed} malformed) in {len(archive.files)} {args.format} files "
-          f"under {args.output}")
+    if args.kind == "fraud":
+        fraud = generate_fraud.FraudConfig(payments=args.events, hours=args.hours, seed=args.seed,
+                                           duplicate_rate=args.duplicate_rate, malformed=args.malformed)
+        written = generate_fraud.write_fraud_archive(fraud, args.output, args.format)
+        archives = {"payment": written.payments, "device": written.devices}
+    else:
+        config = generate.GeneratorConfig(events=args.events, hours=args.hours, seed=args.seed,
+                                          duplicate_rate=args.duplicate_rate, malformed=args.malformed)
+        archives = {"order": generate.write_archive(config, args.output, args.format)}
+    for what, archive in archives.items():
+        print(f"generated {archive.records:,} {what} records ({archive.records - archive.duplicates:,} distinct, "
+              f"{archive.duplicates:,} redelivered, {archive.malformed} malformed) in {len(archive.files)} "
+              f"{args.format} files under {os.path.dirname(archive.files[0]) if archive.files else args.output}")
     return 0
 
 

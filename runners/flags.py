@@ -99,16 +99,20 @@ def add_kafka_flags(parser: argparse.ArgumentParser) -> None:
                        f"at most {poll_max}")
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
 def named_values(flag: str, given: Optional[List[str]], names: Sequence[str], what: str) -> Dict[str, str]:
-    """Each `NAME=VALUE` of a repeated flag -> {name: value}; with one name, `VALUE` alone is its value
-    (so a path holding '=' stays a path). ValueError names an unknown or repeated name."""
+    """Each `NAME=VALUE` of a repeated flag -> {name: value}; with one name, `VALUE` alone is its value.
+    A `NAME=` that names nothing known is an error, even with one name (write `./a=b` for a path that
+    begins so). ValueError names an unknown or repeated name."""
     values: Dict[str, str] = {}
     for text in given or ():
         name, sep, value = text.partition("=")
         if not (sep and name in names):
+            if sep and _NAME.match(name):
+                raise ValueError(f"{flag} {text}: unknown {what} {name!r} (known: {', '.join(names)})")
             if len(names) != 1:
-                if sep:
-                    raise ValueError(f"{flag} {text}: unknown {what} {name!r} (known: {', '.join(names)})")
                 raise ValueError(f"{flag} {text}: name the {what}, {flag} {what.upper()}=..., one of "
                                  f"{', '.join(names)}")
             name, value = names[0], text

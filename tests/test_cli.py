@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from kappa.pipelines import registry
 from kappa.runners import cli
 from tests.reference import MINUTE, SECONDS, lines_in, reference_counts
 
@@ -138,6 +139,13 @@ def test_replay_emits_the_panes_a_stream_would(tmp_path):
     (["run", "orders-per-minute", "--input", "x", "--output", "y", "--mode", "replay", "--runner", "flink",
       "--early-firing", "10s"], "--early-firing cannot be replayed on --runner flink"),
     (["launch"], "argument command: invalid choice: 'launch'"),
+    (["run", "orders-per-minute", "--input", "payments=x", "--output", "y"],
+     "--input payments=x: unknown stream 'payments' (known: orders)"),
+    (["run", "orders-per-minute", "--input", "orders=x", "--input", "orders=z", "--output", "y"],
+     "--input gives stream 'orders' twice"),
+    (["run", "live-sales", "--mode", "stream", "--runner", "flink", "--output-topic", "alerts=a"],
+     "--output-topic alerts=a: unknown output 'alerts' (known: results)"),
+    (["run", "live-sales", "--input", "x", "--output", "y", "--window", "60"], "bad duration '60'"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
@@ -151,3 +159,27 @@ def test_console_script_exit_status_and_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == f"kappa: error: input file '{tmp_path / 'missing'}' has no files to read"
+
+
+def test_an_archive_of_another_contract_bound_to_an_input_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["generate", "fraud", "--output", str(tmp_path / "fraud"), "--events", "50", "--hours", "1"]) == 0
+    payments = tmp_path / "fraud" / "payments"
+    capsys.readouterr()
+    assert cli.main(["run", "orders-per-minute", "--input", str(payments), "--output", str(tmp_path / "out")]) == 2
+    first = sorted(payments.iterdir())[0]
+    assert capsys.readouterr().err == (f"kappa: error: input orders: {first} holds kappa.events.Payment records, "
+                                       "not kappa.events.Order: is it another input's archive?\n")
+
+
+def test_stream_topics_default_to_the_inputs_and_the_pipelines_names():
+    args = cli._parser().parse_args(["run", "orders-per-minute", "--mode", "stream", "--runner", "flink"])
+    binding = cli._kafka_binding(args, registry.get("orders-per-minute"), 5_000)
+    assert ({stream: source.topic for stream, source in binding.sources.items()}, dict(binding.output_topics),
+            binding.dead_letter_topic, binding.late_topic, binding.sources["orders"].group_id) == (
+        {"orders": "orders"}, {"results": "orders-per-minute-by-region"}, "orders-dead-letter",
+        "orders-per-minute-late", "kappa-orders-per-minute")
+    args = cli._parser().parse_args(["run", "live-sales", "--mode", "stream", "--runner", "flink", "--input-topic",
+                                     "sales-in", "--output-topic", "results=dash", "--late-topic", "too-late"])
+    binding = cli._kafka_binding(args, registry.get("live-sales"), 5_000)
+    assert (binding.sources["orders"].topic, dict(binding.output_topics), binding.dead_letter_topic,
+            binding.late_topic) == ("sales-in", {"results": "dash"}, "live-sales-dead-letter", "too-late")

@@ -21,7 +21,7 @@ from kappa.pipelines.orders_per_minute import ORDER_IDS_BY_REGION
 from kappa.runners import cli
 from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
-from kappa.transforms.lateness import LateRecord, WindowExpiry
+from kappa.transforms.lateness import BehindWatermark, LateRecord, WindowExpiry
 from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, TOO_LATE
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 from tests.reference import replay_reference
@@ -190,3 +190,26 @@ def test_every_runner_replays_the_same_counts_as_the_plain_python_rule(recording
         assert summary["records_in"] == (summary["counted"] + summary["duplicates"] + summary["dead_letters"]
                                          + summary["dropped_late"])
         assert summary["too_late"] == summary["dropped_late"]
+
+
+def test_several_inputs_merge_by_smallest_event_time_ties_by_name_each_in_its_own_order():
+    """Each input keeps its file order; the next record is the one with the smallest event time among
+    the inputs' next records, ties going to the input whose name sorts first; one watermark for all."""
+    def order(order_id, seconds):
+        return Order(order_id, "eu", 1.0, seconds * 1_000)
+
+    recorded = {
+        "b": [order("b1", 10), order("b2", 5), order("b3", 30)],  # b2 stays behind b1: its input's order
+        "a": [order("a1", 10), order("a2", 20), DeadLetter("x", "bad"), order("a3", 40)],
+    }
+    inputs = {name: ReplayInput(parsed=events, event_time_ms=ORDER_IDS_BY_REGION.event_time_ms,
+                                too_late=BehindWatermark(0))
+              for name, events in recorded.items()}
+    plan = plan_replay(inputs, 0)
+    arrivals = [(step.stream, [o.order_id for o, _ in step.elements]) if isinstance(step, AddElements)
+                else step.to_ms // 1_000 for step in plan.steps]
+    # b2 (5 s) arrives when the watermark is already at 10 s: behind it by more than no lateness.
+    assert arrivals == [("a", ["a1"]), 10, ("b", ["b1"]), ("a", ["a2"]), 20, ("b", ["b3"]), 30, ("a", ["a3"]), 40]
+    assert plan.late == (LateRecord("b", order("b2", 5), 5_000, 10_000),)
+    assert plan.counts == {"a": {RECORDS_IN: 4, DEAD_LETTERS: 1, TOO_LATE: 0},
+                           "b": {RECORDS_IN: 3, DEAD_LETTERS: 0, TOO_LATE: 1}}

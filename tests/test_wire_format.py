@@ -70,6 +70,7 @@ def test_avro_and_json_values_decode_to_the_same_order():
 
 
 @pytest.mark.parametrize("value,reason", [
+    (None, "a null value (a tombstone): order is an event stream, not a changelog"),
     (b"", "empty record value"),
     (b"not json", "neither the Avro wire format nor JSON: Expecting value: line 1 column 1 (char 0)"),
     (b"[1, 2]", "expected a record, got list"),
