@@ -10,6 +10,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 import apache_beam as beam
+import pytest
 
 from kappa.io.orders import Order
 from kappa.io.replay import AddElements, AdvanceProcessingTime, AdvanceWatermark, Step
@@ -78,6 +79,15 @@ class Scenario:
     on_flink: Optional[Tuple[dict, ...]] = None  # None: the same panes as `expected`
     flink_why: Optional[str] = None  # set with on_flink
     flink_skip: Optional[str] = None  # why Flink cannot run it
+
+
+def expected_panes(scenario: Scenario, runner: str) -> list:
+    """The panes a scenario expects on a runner; on Flink, skipped where it cannot run it."""
+    if runner != "flink":
+        return list(scenario.expected)
+    if scenario.flink_skip:
+        pytest.skip(scenario.flink_skip)
+    return list(scenario.on_flink or scenario.expected)
 
 
 MINUTE = WindowSpec()

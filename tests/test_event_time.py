@@ -16,7 +16,7 @@ from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
 from kappa.runners.flink import FlinkOptions
 from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.services import worker_pool
-from tests.scenarios import SCENARIOS, OrdersPerMinute
+from tests.scenarios import SCENARIOS, OrdersPerMinute, expected_panes
 
 
 def _direct(request) -> beam.Pipeline:
@@ -75,15 +75,11 @@ PLANS = {"per-element": _per_element, "pre-aggregated": _pre_aggregated}
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_panes(scenario, runner, plan, request):
-    expected = scenario.expected
-    if runner == "flink":
-        if scenario.flink_skip:
-            pytest.skip(scenario.flink_skip)
-        expected = scenario.on_flink or expected
+    expected = expected_panes(scenario, runner)
     if plan == "pre-aggregated" and not ORDER_IDS_BY_REGION.can_pre_aggregate(scenario.spec):
         pytest.skip("an early firing by element count needs every element: no pre-aggregation")
     with RUNNERS[runner](request) as pipeline:
-        assert_that(PLANS[plan](pipeline, scenario, runner == "played"), equal_to(list(expected)))
+        assert_that(PLANS[plan](pipeline, scenario, runner == "played"), equal_to(expected))
 
 
 def test_every_flink_difference_says_why():

@@ -17,8 +17,8 @@ from kappa.runners.replay_panes import PanePlayer, PlayedPanes
 from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
 from kappa.transforms.windowing import Accumulation, WindowSpec
 from tests.reference import MINUTE, sales_reference, valid_orders
-from tests.scenarios import (FLINK_CLOSING_PANE, FLINK_NO_PROCESSING_TIME, MainOutput, Scenario, orders,
-                             processing_time, watermark)
+from tests.scenarios import (FLINK_CLOSING_PANE, FLINK_NO_PROCESSING_TIME, MainOutput, Scenario, expected_panes,
+                             orders, processing_time, watermark)
 from tests.test_event_time import RUNNERS
 
 
@@ -84,11 +84,7 @@ def _steps(scenario, folded):
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_panes(scenario, runner, plan, request):
-    expected = scenario.expected
-    if runner == "flink":
-        if scenario.flink_skip:
-            pytest.skip(scenario.flink_skip)
-        expected = scenario.on_flink or expected
+    expected = expected_panes(scenario, runner)
     folded = plan == "pre-aggregated"
     steps = _steps(scenario, folded)
     arrives = Arrives.PARTIALS if folded else Arrives.EVENTS
@@ -99,7 +95,7 @@ def test_scenario_panes(scenario, runner, plan, request):
         else:
             results = pipeline | ReplayStream(steps, Order if not folded else None) | MainOutput(
                 PIPELINE, scenario.spec, arrives)
-        assert_that(results, equal_to(list(expected)))
+        assert_that(results, equal_to(expected))
 
 
 @pytest.fixture(scope="module")
