@@ -15,8 +15,9 @@ from apache_beam.internal import pickler
 from kappa.io import orders
 from kappa.io.contracts import InvalidContract, InvalidRecord, contract
 from kappa.io.input_files import select_inputs
-from kappa.io.readers import iter_records
+from kappa.io.readers import iter_records, read_split
 from kappa.io.schema_registry import SchemaRegistry
+from kappa.io.splits import plan_splits
 
 T0 = 1_795_737_600_000  # 2026-11-27T00:00Z
 NOW_MS = T0  # every parser here reads this clock
@@ -483,3 +484,22 @@ def test_a_subject_without_rules_has_no_event_time_field():
     with pytest.raises(InvalidContract) as err:
         contract("orders-per-minute")
     assert str(err.value) == "contract 'orders-per-minute': no field has the rule event-time; exactly one must"
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_the_corpus_read_as_an_archive_gives_the_same_outcomes_and_origins(tmp_path, subject):
+    """Every case of the subject's corpus (every version) as one line of a JSON Lines archive, read as a
+    backfill reads it: valid records come out in file order, the others as dead letters at their line."""
+    cases = [case for case in CORPUS if case[0].split("-")[0] == subject]
+    lines = [json.dumps(record).encode() for _, record, _ in cases]
+    path = tmp_path / f"{subject}.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    offsets = [sum(len(line) + 1 for line in lines[:i]) for i in range(len(lines))]
+    [split] = plan_splits(select_inputs(str(path)).files, 1 << 30)
+    dead_letters = []
+    parser = parser_of(subject)
+    valid = list(read_split(split, parser, REGISTRY.latest(subject), dead_letters))
+    want = [expected_outcome(parser.contract, expected) for _, _, expected in cases]
+    assert [outcome(lambda record: record, record) for record in valid] == [w for w in want if not isinstance(w, str)]
+    assert [(d.error, d.origin, d.record) for d in dead_letters] == [
+        (w, f"{path}@{offset}", line) for w, offset, line in zip(want, offsets, lines) if isinstance(w, str)]
