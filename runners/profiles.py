@@ -7,7 +7,9 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
   inputs to spread (worker processes take about a second to start, so a small job stays in-process);
 - replay plays its windowed grouping in this process on Beam's own trigger driver, as Beam's
   direct runner would run it step by step (`kappa.runners.replay_panes`), and the rest of the
-  pipeline, from the panes on, on the `FnApiRunner` in this process.
+  pipeline, from the panes on, on the `FnApiRunner` in this process; a pipeline whose grouping cannot
+  be played so (several inputs, keyed state) plays its stream as a TestStream, which only Beam's
+  `BundleBasedDirectRunner` runs (the FnApiRunner refuses `beam:transform:teststream:v1`).
 """
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ import sys
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.portability.fn_api_runner.worker_handlers import (BeamFnControlServicer,
                                                                            SubprocessSdkWorkerHandler, WorkerHandler)
+from apache_beam.runners.runner import PipelineRunner
+from apache_beam.testing.test_stream import TestStream
 
 # A Ctrl-C reaches the whole process group. A worker process ignores it from its start (an ignored
 # signal stays ignored across exec), so none prints a traceback; the CLI's main thread is interrupted,
@@ -68,7 +73,31 @@ class DirectProfile(RunnerProfile):
         if workers > 1:
             options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
             return beam.Pipeline(runner=_WorkerProcessRunner(), options=options)
+        if mode is Mode.REPLAY:
+            return beam.Pipeline(runner=_ReplayRunner(), options=PipelineOptions())
         return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions())
+
+
+class _ReplayRunner(PipelineRunner):
+    """The FnApiRunner, unless the pipeline plays a TestStream: then Beam's BundleBasedDirectRunner, streaming."""
+
+    def run_pipeline(self, pipeline, options):
+        if _plays_test_stream(pipeline):
+            options.view_as(StandardOptions).streaming = True
+            return BundleBasedDirectRunner().run_pipeline(pipeline, options)
+        return FnApiRunner().run_pipeline(pipeline, options)
+
+
+def _plays_test_stream(pipeline: beam.Pipeline) -> bool:
+    class Finder(beam.pipeline.PipelineVisitor):
+        found = False
+
+        def visit_transform(self, applied) -> None:
+            self.found = self.found or isinstance(applied.transform, TestStream)
+
+    finder = Finder()
+    pipeline.visit(finder)
+    return finder.found
 
 
 class _WorkerProcessRunner(FnApiRunner):
