@@ -133,21 +133,23 @@ def score_payment(payment: Payment, spike: bool, logins: Sequence[Login], login_
 # fed the payments as they arrive; the account stage's verdicts go on to the device stage, which
 # scores a payment once its verdict has come and the watermark has passed its event time plus the
 # allowed lateness. Entries are (kind, value) pairs.
-LOGIN, PAYMENT, SCORED, VERDICT, JUDGED = range(5)
+LOGIN, PAYMENT, SCORED, VERDICT, JUDGED, PASSED = range(6)
 Verdict = Tuple[int, str, bool]  # event_time, payment_id, amount spike
 
 
 class DeviceTimeline:
     """A device's logins (LOGIN), its payments waiting to be scored (PAYMENT), those scored
-    (SCORED: event_time, payment_id) and the account stage's verdicts (VERDICT) -> `payment-score`
-    records, and the payments' tally.
+    (SCORED: event_time, payment_id), the account stage's verdicts (VERDICT) and the latest point
+    passed (PASSED) -> `payment-score` records, and the payments' tally.
 
     A verdict arms the point where its payment is scored: once the watermark has passed the payment's
     event time plus the lateness, every login and payment of the device at or before it has arrived.
     Flink holds the account stage's output watermark at its timers, so there the verdict is in state
-    before that point is passed; the direct runner has no such hold, and a verdict may come later, so
-    a waiting payment keeps the logins and payments it needs past their horizons. A redelivered
-    payment is dropped, and counted, when the next point of the device is passed.
+    before that point is passed. The direct runner has no such hold: a verdict may come after later
+    points of the device have passed, and its timer, set in the past, fires with its own, earlier
+    point. So a waiting payment keeps the logins and payments it needs past their horizons, and the
+    device remembers the latest point passed, which bounds the watermark from below, to drop them
+    once it is scored. A redelivered payment is dropped, and counted, at the next point passed.
     """
 
     def __init__(self, stream: str, lateness_ms: int):
@@ -167,6 +169,7 @@ class DeviceTimeline:
         arrived: List[Payment] = []
         scored_at: Dict[str, int] = {}
         verdicts: List[Verdict] = []
+        passed_before = -math.inf
         for kind, value in entries:
             if kind == LOGIN:
                 logins.append(value)
@@ -174,24 +177,28 @@ class DeviceTimeline:
                 arrived.append(value)
             elif kind == SCORED:
                 scored_at[value[1]] = value[0]
-            else:
+            elif kind == VERDICT:
                 verdicts.append(value)
+            else:
+                passed_before = max(passed_before, value)
+        passed = max(now_ms, passed_before)
         waiting_list, duplicates = distinct(p for p in arrived)
         waiting = {p[PAYMENT_ID]: p for p in waiting_list if p[PAYMENT_ID] not in scored_at}
         duplicates += len(waiting_list) - len(waiting)
-        due = sorted(v for v in verdicts if v[0] + self._lateness_ms <= now_ms)
+        due = sorted(v for v in verdicts if v[0] + self._lateness_ms <= passed)
         outputs = []
         if due:
             logins.sort()
             login_times = [login[0] for login in logins]
             payment_times = sorted([*scored_at.values(), *(p[EVENT_TIME] for p in waiting.values())])
-            for _, payment_id, spike in due:
+            for event_ms, payment_id, spike in due:
                 payment = waiting.pop(payment_id, None)
                 if payment is not None:  # else a verdict of an id this device never paid with
-                    outputs.append(score_payment(payment, spike, logins, login_times, payment_times))
+                    outputs.append((event_ms + self._lateness_ms,
+                                    score_payment(payment, spike, logins, login_times, payment_times)))
                     scored_at[payment_id] = payment[EVENT_TIME]
         oldest_waiting = min((p[EVENT_TIME] for p in waiting.values()), default=math.inf)
-        horizon = now_ms - self._lateness_ms
+        horizon = passed - self._lateness_ms
         kept_logins = [login for login in logins if login[0] + DEVICE_SEEN.before_ms > horizon
                        or login[0] >= oldest_waiting - DEVICE_SEEN.before_ms]
         kept_scored = [(t, payment_id) for payment_id, t in scored_at.items() if t + VELOCITY.before_ms > horizon
@@ -201,11 +208,14 @@ class DeviceTimeline:
             tally.append(Tally(self._stream, USED, len(outputs)))
         if duplicates:
             tally.append(Tally(self._stream, DUPLICATES, duplicates))
-        if not (due or duplicates or len(kept_logins) < len(logins) or len(kept_scored) < len(scored_at)):
+        if not (due or duplicates or passed > passed_before or len(kept_logins) < len(logins)
+                or len(kept_scored) < len(scored_at)):
             return Step()
         kept = ([(LOGIN, login) for login in kept_logins] + [(PAYMENT, p) for p in waiting.values()]
                 + [(SCORED, s) for s in kept_scored]
-                + [(VERDICT, v) for v in verdicts if v[0] + self._lateness_ms > now_ms])
+                + [(VERDICT, v) for v in verdicts if v[0] + self._lateness_ms > passed])
+        if kept:
+            kept.append((PASSED, passed))
         return Step(outputs, kept, tally)
 
 
@@ -242,7 +252,8 @@ class AccountTimeline:
             amounts = [h[2] for h in history]
             for payment in due:
                 spike = amount_spike(payment[AMOUNT], payment[EVENT_TIME], times, amounts)
-                outputs.append((payment[DEVICE_ID], (VERDICT, (payment[EVENT_TIME], payment[PAYMENT_ID], spike))))
+                verdict = (payment[EVENT_TIME], payment[PAYMENT_ID], spike)
+                outputs.append((payment[EVENT_TIME] + self._lateness_ms, (payment[DEVICE_ID], (VERDICT, verdict))))
                 judged[payment[PAYMENT_ID]] = (payment[EVENT_TIME], payment[PAYMENT_ID], payment[AMOUNT])
         horizon = now_ms - self._lateness_ms
         kept_judged = [h for h in judged.values() if h[0] + ACCOUNT_HISTORY.before_ms > horizon]

@@ -74,7 +74,8 @@ class _Logins(beam.DoFn):
         yield _login(record)
 
     def finish_bundle(self):
-        self._tally.add(Tally(DEVICES, USED, self._taken))
+        if self._taken:
+            self._tally.add(Tally(DEVICES, USED, self._taken))
         return self._tally.flushed()
 
 

@@ -8,8 +8,10 @@ Each input element is (key, entry), an entry a tuple of primitives (ints, floats
 tuples of them). The stage appends the entry to the key's bag and arms an event-time timer at each of
 `logic.points(entry)`. Once the watermark has passed a point, `logic.act(key, entries, now_ms)` gets
 every entry of the key, in no particular order, with `now_ms` the point, and returns a `Step`: the
-outputs, each emitted at `now_ms`; the entries to keep (None: all of them as they were); and `Tally`
-counts, summed per bundle and emitted at its end, so that a tally costs no element per record.
+outputs, each with the event time it is emitted at (the point it was due: Flink holds the stage's
+output watermark at the firing timer, so an output at or after `now_ms` is never late downstream);
+the entries to keep (None: all of them as they were); and `Tally` counts, summed per bundle and
+emitted at its end, so that a tally costs no element per record.
 
 The logic keeps state bounded by the horizon rule (`kappa.transforms.keyed_state`): an entry arms a
 timer at its horizon, and `act` drops every entry past its horizon that nothing waiting still needs.
@@ -44,7 +46,7 @@ TALLY_TAG = "tally"
 class Step(NamedTuple):
     """What a logic does when a point of a key is passed."""
 
-    outputs: Sequence[Any] = ()
+    outputs: Sequence[Tuple[int, Any]] = ()  # (event time in ms, output)
     kept: Optional[List[tuple]] = None  # the key's entries from now on; None: unchanged
     tally: Sequence[Tally] = ()
 
@@ -101,9 +103,8 @@ class _TimelineFn(beam.DoFn):
                 entries.add(entry)
         for tally in step.tally:
             self._tally.add(tally)
-        at = Timestamp(micros=now_ms * 1000)
-        for output in step.outputs:
-            yield window.TimestampedValue(output, at)
+        for at_ms, output in step.outputs:
+            yield window.TimestampedValue(output, Timestamp(micros=at_ms * 1000))
 
     def finish_bundle(self):
         return self._tally.flushed()
