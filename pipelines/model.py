@@ -34,6 +34,7 @@ from kappa.transforms.windowing import WindowSpec, format_duration_ms
 
 TALLY = "_tally"  # the key of expand's tally PCollection; never a sink
 MAIN_OUTPUT = "results"
+ALERTS = "alerts"  # an output of records to act on now: `--alert-webhook` also posts them
 
 
 @dataclasses.dataclass(frozen=True)

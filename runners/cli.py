@@ -33,12 +33,13 @@ from kappa.runners.quiet import silence_google_client_warnings
 
 silence_google_client_warnings()
 
-from kappa.io import contracts, generate, generate_fraud, input_files, kafka, readers, wire_format, writers  # noqa: E402
+from kappa.io import (contracts, generate, generate_fraud, input_files, kafka, readers, webhook,  # noqa: E402
+                      wire_format, writers)
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, InvalidSchema, SchemaRegistry
 from kappa.pipelines import registry
-from kappa.pipelines.model import Pipeline
+from kappa.pipelines.model import ALERTS, Pipeline
 from kappa.runners import flags, interrupt, job, summary, usage, versions
 from kappa.runners.flink import FlinkProfile
 from kappa.runners.interrupt import Interruptible
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--workers", type=int, metavar="N",
                      help="batch on --runner direct: at most N worker processes (default: one per core; one per "
                           "4 MiB of input at most, as each takes about a second to start)")
+    how.add_argument("--alert-webhook", metavar="URL",
+                     help="also POST each record of the pipeline's alerts output to URL as JSON, with an "
+                          "Idempotency-Key header, at least once (default: none)")
     how.add_argument("--per-element", action="store_true",
                      help="aggregate each event on its own instead of folding each file split, Kafka read or "
                           "replayed arrival first (slower; the same final results, and in a stream one late "
@@ -248,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode)
     try:
         pipeline = _configured(pipeline, args)
+        alert_webhook = _alert_webhook(args, pipeline)
         max_ooo = windowing.duration_flag_ms(
             "--max-out-of-orderness", args.max_out_of_orderness or DEFAULT_MAX_OUT_OF_ORDERNESS,
             windowing.MAX_LATENESS_MS, positive=False)
@@ -264,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
             binding = _file_binding(args, pipeline, mode, max_dead_letter_ratio)
         request = job.JobRequest(pipeline=pipeline, mode=mode, profile=profile, binding=binding,
                                  max_out_of_orderness_ms=max_ooo, max_event_time_skew_ms=skew,
-                                 per_element=args.per_element)
+                                 per_element=args.per_element, alert_webhook=alert_webhook)
     except (ValueError, FileNotFoundError, deps.MissingDependency) as err:
         raise UsageError(str(err)) from None
     if mode is Mode.BATCH:
@@ -281,6 +286,15 @@ def _run(args: argparse.Namespace) -> int:
     if report["failed_check"]:
         raise CheckFailed(report["failed_check"])
     return 0
+
+
+def _alert_webhook(args: argparse.Namespace, pipeline: Pipeline) -> Optional[str]:
+    if args.alert_webhook is None:
+        return None
+    if ALERTS not in pipeline.outputs:
+        raise ValueError(f"--alert-webhook posts a pipeline's alerts output, and {pipeline.name} has none "
+                         f"(its outputs: {', '.join(pipeline.outputs)})")
+    return webhook.check_url(args.alert_webhook)
 
 
 def _ratio(flag: str, text: Optional[str]) -> Optional[float]:

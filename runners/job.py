@@ -11,6 +11,8 @@ The pipeline transform is the same in every mode; only what feeds it and what ru
   Beam; any other as a TestStream;
 - stream: each input is read from its Kafka topic and each output written to its topic, with the
   windowing as declared, until the job is stopped.
+In every mode, `--alert-webhook` also posts the records of a pipeline's `alerts` output to a webhook,
+at least once (`kappa.io.webhook`).
 Where the source owns the watermark (replay, Kafka), it takes out too-late records before the
 pipeline (`kappa.transforms.lateness`); they go to the `late` output, as dead letters go to theirs.
 """
@@ -27,10 +29,10 @@ import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import WindowedValue
 
-from kappa.io import contracts, input_files, kafka, readers, replay, splits, writers
+from kappa.io import contracts, input_files, kafka, readers, replay, splits, webhook, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.contracts import DEFAULT_MAX_EVENT_TIME_SKEW_MS
-from kappa.pipelines.model import TALLY, Pipeline
+from kappa.pipelines.model import ALERTS, TALLY, Pipeline
 from kappa.runners import replay_panes, summary
 from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
@@ -73,6 +75,7 @@ class JobRequest:
     max_out_of_orderness_ms: int = 5_000  # replay; a stream's is its sources'
     max_event_time_skew_ms: int = DEFAULT_MAX_EVENT_TIME_SKEW_MS
     per_element: bool = False  # skip pre-aggregation: aggregate each event on its own
+    alert_webhook: Optional[str] = None  # also POST every record of the pipeline's `alerts` output here
 
     def __post_init__(self) -> None:
         wanted = KafkaBinding if self.mode is Mode.STREAM else FileBinding
@@ -187,6 +190,8 @@ def build(pipeline: beam.Pipeline, request: JobRequest, plan: InputPlan = InputP
     pipeline_tally = outputs.pop(TALLY, None)
     if pipeline_tally is not None:
         sources.tally.append(pipeline_tally)
+    if request.alert_webhook is not None:
+        outputs[ALERTS] | "PostAlerts" >> webhook.PostJson(request.alert_webhook, request.pipeline.outputs[ALERTS].key)
     if request.mode is Mode.STREAM:
         _write_to_kafka(pipeline, outputs, sources, request)
     else:

@@ -7,7 +7,9 @@ machine cannot do; kappa therefore names the runner it means, so every run is de
   inputs to spread (worker processes take about a second to start, so a small job stays in-process);
 - replay plays its windowed grouping in this process on Beam's own trigger driver, as Beam's
   direct runner would run it step by step (`kappa.runners.replay_panes`), and the rest of the
-  pipeline, from the panes on, on the `FnApiRunner` in this process.
+  pipeline, from the panes on, on the `FnApiRunner` in this process; a pipeline whose grouping cannot
+  be played so (several inputs, keyed state) plays its stream as a TestStream, which only Beam's
+  `BundleBasedDirectRunner` runs (the FnApiRunner refuses `beam:transform:teststream:v1`).
 """
 from __future__ import annotations
 
@@ -15,14 +17,19 @@ import enum
 import os
 import shlex
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.portability.fn_api_runner.worker_handlers import (BeamFnControlServicer,
                                                                            SubprocessSdkWorkerHandler, WorkerHandler)
+from apache_beam.runners.runner import PipelineRunner
+from apache_beam.testing.test_stream import TestStream, WatermarkEvent
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import Timestamp
 
 # A Ctrl-C reaches the whole process group. A worker process ignores it from its start (an ignored
 # signal stays ignored across exec), so none prints a traceback; the CLI's main thread is interrupted,
@@ -68,7 +75,50 @@ class DirectProfile(RunnerProfile):
         if workers > 1:
             options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
             return beam.Pipeline(runner=_WorkerProcessRunner(), options=options)
+        if mode is Mode.REPLAY:
+            return beam.Pipeline(runner=_ReplayRunner(), options=PipelineOptions())
         return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions())
+
+
+class _ReplayRunner(PipelineRunner):
+    """The FnApiRunner, unless the pipeline plays a TestStream: then Beam's BundleBasedDirectRunner,
+    streaming, with the stream's watermark first stopped just before the end of the global window.
+
+    That runner holds no watermark for user timers (`kappa.transforms.keyed_state`): when the stream's
+    watermark jumps to infinity, the outputs of the timers it fires reach the groupings downstream
+    (the output files' and the tally's) after those have closed, and are dropped. At a watermark
+    past every timer but before the global window ends, the last timers fire and their outputs arrive
+    while the groupings are still open; then the watermark goes on to infinity."""
+
+    def run_pipeline(self, pipeline, options):
+        streams = _test_streams(pipeline)
+        if not streams:
+            return FnApiRunner().run_pipeline(pipeline, options)
+        for stream in streams:
+            _stop_before_the_end(stream)
+        options.view_as(StandardOptions).streaming = True
+        return BundleBasedDirectRunner().run_pipeline(pipeline, options)
+
+
+def _test_streams(pipeline: beam.Pipeline) -> List[TestStream]:
+    class Finder(beam.pipeline.PipelineVisitor):
+        def __init__(self) -> None:
+            self.found: List[TestStream] = []
+
+        def visit_transform(self, applied) -> None:
+            if isinstance(applied.transform, TestStream):
+                self.found.append(applied.transform)
+
+    finder = Finder()
+    pipeline.visit(finder)
+    return finder.found
+
+
+def _stop_before_the_end(stream: TestStream) -> None:
+    events = stream._events  # TestStream keeps its events private; they are what it plays, in order
+    before_the_end = Timestamp(micros=GlobalWindow().max_timestamp().micros - 1000)
+    if events and isinstance(events[-1], WatermarkEvent) and events[-1].new_watermark > before_the_end:
+        events.insert(len(events) - 1, WatermarkEvent(before_the_end))
 
 
 class _WorkerProcessRunner(FnApiRunner):

@@ -40,10 +40,11 @@ from apache_beam.utils.timestamp import Timestamp
 EVENT_TIME = "event_time"
 
 
-def fire_after(timer, at_ms: int) -> None:
+def fire_after(timer, at_ms: int, tag: str = "") -> None:
     """Arms an event-time timer to fire once the watermark has passed `at_ms`, on every runner (see the
-    module's docstring); setting it again moves it."""
-    timer.set(Timestamp(micros=at_ms * 1000 + 999))
+    module's docstring); setting it again moves it. A `tag` makes it one of a family of timers of the
+    key (Beam's dynamic timer tags), each set and fired on its own."""
+    timer.set(Timestamp(micros=at_ms * 1000 + 999), dynamic_timer_tag=tag)
 
 
 def fired_ms(timestamp: Timestamp) -> int:

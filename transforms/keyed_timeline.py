@@ -1,0 +1,140 @@
+"""A keyed stage that keeps a key's recent events and acts on them at points in event time: the
+streaming form of a rule over a key's events (a join, a history, deduplication), its logic written as
+plain Python over the key's entries, so that a bounded plan can call the same functions.
+
+    outputs, tally = keyed_entries | KeyedTimeline(logic)
+
+Each input element is (key, entry), an entry a tuple of primitives (ints, floats, strings, bools and
+tuples of them). The stage appends the entry to the key's bag and arms an event-time timer at each of
+`logic.points(entry)`. Once the watermark has passed a point, `logic.act(key, entries, now_ms)` gets
+every entry of the key, in no particular order, with `now_ms` the point, and returns a `Step`: the
+outputs, each with the event time it is emitted at (the point it was due: Flink holds the stage's
+output watermark at the firing timer, so an output at or after `now_ms` is never late downstream);
+the entries to keep (None: all of them as they were); and `Tally` counts, summed per bundle and
+emitted at its end, so that a tally costs no element per record.
+
+The logic keeps state bounded by the horizon rule (`kappa.transforms.keyed_state`): an entry arms a
+timer at its horizon, and `act` drops every entry past its horizon that nothing waiting still needs.
+
+The shape is chosen for what state costs (Beam 2.62): nothing is read when an element arrives. Its
+entry is appended blind (the SDK buffers appends and writes them once per key and bundle) and each
+point is its own timer, a dynamic timer tag named by its millisecond (`keyed_state.fire_after`):
+setting a timer that is already set changes nothing, so the earliest point armed so far never has to
+be read back, as a single timer per key would need. A firing reads one bag, whatever the kinds of
+entries, and rewrites it only when the logic changed it. Timers of a key fire in timestamp order on
+the direct runner and on Flink; one set in the past fires after the bundle that set it.
+"""
+from __future__ import annotations
+
+import collections
+from typing import Any, Hashable, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.coders import FastPrimitivesCoder
+from apache_beam.transforms import window
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
+from apache_beam.typehints.native_type_compatibility import convert_to_beam_type
+from apache_beam.utils.timestamp import Timestamp
+
+from kappa.transforms import keyed_state
+from kappa.transforms.tally import Tally
+
+TALLY_TAG = "tally"
+
+
+class Step(NamedTuple):
+    """What a logic does when a point of a key is passed."""
+
+    outputs: Sequence[Tuple[int, Any]] = ()  # (event time in ms, output)
+    kept: Optional[List[tuple]] = None  # the key's entries from now on; None: unchanged
+    tally: Sequence[Tally] = ()
+
+
+class TimelineLogic(Protocol):
+    def points(self, entry: tuple) -> Iterable[int]:
+        """The event times (ms) once past which the stage must act for this newly arrived entry."""
+
+    def act(self, key: Hashable, entries: List[tuple], now_ms: int) -> Step:
+        """The key's outputs and state once the watermark has passed `now_ms`."""
+
+
+class BundleTally:
+    """Tally counts summed over a bundle (a DoFn's `start_bundle` makes one), emitted at its end
+    (`finish_bundle` yields `flushed()`) as a few `Tally` records on the TALLY_TAG output."""
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter = collections.Counter()
+
+    def add(self, tally: Tally) -> None:
+        self._counts[tally.stream, tally.measure] += tally.n
+
+    def flushed(self) -> Iterator[beam.pvalue.TaggedOutput]:
+        for (stream, measure), n in self._counts.items():
+            yield beam.pvalue.TaggedOutput(TALLY_TAG, window.GlobalWindows.windowed_value(Tally(stream, measure, n)))
+
+
+class _TimelineFn(beam.DoFn):
+    ENTRIES = BagStateSpec("entries", FastPrimitivesCoder())
+    ACT = TimerSpec("act", TimeDomain.WATERMARK)
+
+    def __init__(self, logic: TimelineLogic):
+        self._logic = logic
+
+    def start_bundle(self) -> None:
+        self._tally = BundleTally()
+
+    def process(self, keyed: Tuple[Hashable, tuple], entries=beam.DoFn.StateParam(ENTRIES),
+                act=beam.DoFn.TimerParam(ACT)):
+        entry = keyed[1]
+        entries.add(entry)
+        for point in self._logic.points(entry):
+            keyed_state.fire_after(act, point, str(point))
+        return ()
+
+    @on_timer(ACT)
+    def on_act(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
+               entries=beam.DoFn.StateParam(ENTRIES)):
+        now_ms = keyed_state.fired_ms(fired)
+        step = self._logic.act(key, list(entries.read()), now_ms)
+        if step.kept is not None:
+            entries.clear()
+            for entry in step.kept:
+                entries.add(entry)
+        for tally in step.tally:
+            self._tally.add(tally)
+        for at_ms, output in step.outputs:
+            yield window.TimestampedValue(output, Timestamp(micros=at_ms * 1000))
+
+    def finish_bundle(self):
+        return self._tally.flushed()
+
+
+class TimelineResult(NamedTuple):
+    outputs: beam.PCollection
+    tally: beam.PCollection  # Tally records, a few per bundle
+
+
+class KeyedTimeline(beam.PTransform):
+    """PCollection[(key, entry)] in the global window -> `TimelineResult(outputs, tally)`; the key type
+    must have a deterministic coder (state is keyed by the encoded key), checked when built."""
+
+    def __init__(self, logic: TimelineLogic, output_type: Any = Any):
+        super().__init__()
+        self._logic = logic
+        self._output_type = convert_to_beam_type(output_type)
+
+    def expand(self, keyed: beam.PCollection) -> TimelineResult:
+        where = f"KeyedTimeline {type(self._logic).__name__}: the input"
+        window_fn = keyed.windowing.windowfn
+        if not isinstance(window_fn, window.GlobalWindows):
+            raise TypeError(f"{where} is windowed ({type(window_fn).__name__}): it must be in the global window")
+        element_type = keyed.element_type
+        key_type = getattr(element_type, "tuple_types", (None,))[0]
+        if key_type is None:
+            raise TypeError(f"{where} has element type {keyed_state.type_name(element_type)}, not Tuple[key, entry]")
+        keyed_state.require_deterministic_key(key_type, where)
+        acted = keyed | "Act" >> beam.ParDo(_TimelineFn(self._logic)).with_outputs(TALLY_TAG, main="outputs")
+        acted.outputs.element_type = self._output_type
+        acted[TALLY_TAG].element_type = Tally
+        return TimelineResult(acted.outputs, acted[TALLY_TAG])
