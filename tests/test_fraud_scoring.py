@@ -3,6 +3,10 @@ the direct runner and on embedded Flink) and their elements through the backfill
 exact with its output timestamp and the tally exact; and whole runs of `kappa run fraud-scoring` on a
 generated archive against the plain-Python reference (`tests/fraud_reference.py`)."""
 import json
+import subprocess
+import sys
+import time
+import uuid
 
 import apache_beam as beam
 import pytest
@@ -12,11 +16,13 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Timestamp
 
 from kappa.io import generate_fraud, writers
+from kappa.io.contracts import epoch_ms
 from kappa.io.replay import AddElements, ReplayStreams
 from kappa.pipelines.fraud_scoring import PIPELINE
 from kappa.pipelines.model import ALERTS, MAIN_OUTPUT, TALLY
 from kappa.runners import cli
 from tests import fraud_reference as reference
+from tests import test_streaming as streaming
 from tests.fraud_scenarios import SCENARIOS, Device, Payment
 from tests.test_event_time import RUNNERS
 
@@ -137,3 +143,49 @@ def test_replay_equals_the_backfill(archives, tmp_path):
     assert replayed[1] == backfilled[1]
     assert replayed[2]["streams"] == backfilled[2]["streams"]
     assert replayed[2]["failed_check"] is None
+
+
+def test_stream_on_session_cluster_equals_the_backfill(archives, backfill, kafka_broker, flink_cluster):
+    """Both inputs produced to Kafka, scored on a Flink session cluster: every payment's record in
+    `results` and `alerts` is the backfill's, each malformed record is a dead letter, none is late."""
+    suffix = uuid.uuid4().hex[:8]
+    topic = {name: f"{name}-{suffix}" for name in ("payments", "devices", MAIN_OUTPUT, ALERTS, "dead", "late")}
+    for stream in ("payments", "devices"):
+        assert cli.main(["produce", stream, "--input", str(archives / "archive" / stream), "--topic", topic[stream],
+                         "--bootstrap-servers", kafka_broker.bootstrap_servers]) == 0
+    job_name = f"fraud-scoring-{suffix}"
+    submitted = subprocess.run(
+        [sys.executable, "-m", "kappa.runners.cli", "run", "fraud-scoring", "--mode", "stream", "--runner", "flink",
+         *streaming.cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", kafka_broker.bootstrap_servers,
+         *(f"--input-topic={stream}={topic[stream]}" for stream in ("payments", "devices")),
+         *(f"--output-topic={output}={topic[output]}" for output in (MAIN_OUTPUT, ALERTS)),
+         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
+         *streaming.STREAM_FLAGS, "--idle-timeout", "3s", *streaming.EVERY_SECOND],
+        capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    running = flink_cluster.rest.running_job(job_name)
+    expected, dead_letters, _ = backfill
+    try:
+        results = _keyed_records(kafka_broker, topic[MAIN_OUTPUT], len(expected), timeout_s=240)
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+    assert results == expected
+    assert _keyed_records(kafka_broker, topic[ALERTS], 0, 0) == {k: r for k, r in expected.items() if r["alert"]}
+    assert sorted(streaming.dead_letters(kafka_broker, {"dead": topic["dead"]}).values()) == sorted(
+        json.loads(d)["record"] for d in dead_letters)
+    assert streaming.records(kafka_broker, topic["late"]) == []
+
+
+def _keyed_records(broker, topic: str, expected: int, timeout_s: float) -> dict:
+    """key -> record of the topic (its Avro timestamp as epoch ms, as the files have it), once it holds
+    `expected` keys (or the time is up). The sink is at-least-once: a record written again after a
+    restart is the same record under the same key."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {}
+        for record in streaming.records(broker, topic):
+            record["event_time"] = epoch_ms(record["event_time"])
+            assert found.setdefault(record["key"], record) == record
+        if len(found) >= expected or time.monotonic() >= deadline:
+            return found
+        time.sleep(2)
