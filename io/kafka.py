@@ -365,11 +365,17 @@ def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
 def produce(bootstrap_servers: str, topic: str, records: Iterable[Tuple[Optional[bytes], bytes]],
             rate_per_s: Optional[float] = None) -> int:
     """Write records in order, at most `rate_per_s` a second when given; returns how many were written."""
+    return produce_to(bootstrap_servers, ((topic, key, value) for key, value in records), rate_per_s)
+
+
+def produce_to(bootstrap_servers: str, records: Iterable[Tuple[str, Optional[bytes], bytes]],
+               rate_per_s: Optional[float] = None) -> int:
+    """`produce` of (topic, key, value): several streams interleaved in one order, at one rate."""
     out = producer(bootstrap_servers)
     errors: List[str] = []
     started = time.monotonic()
     written = 0
-    for key, value in records:
+    for topic, key, value in records:
         while True:
             try:
                 out.produce(topic, value=value, key=key,
@@ -386,5 +392,5 @@ def produce(bootstrap_servers: str, topic: str, records: Iterable[Tuple[Optional
             out.poll(0)
     out.flush()
     if errors:
-        raise KafkaException(f"{len(errors)} records not delivered to {topic}: {errors[0]}")
+        raise KafkaException(f"{len(errors)} records not delivered: {errors[0]}")
     return written

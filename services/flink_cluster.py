@@ -131,6 +131,7 @@ class FlinkCluster(process.Service):
     rpc_port: int = 6123
     worker_pool_port: int = 50000
     slots: int = 2
+    taskmanager_memory: Optional[str] = None  # the task manager's total process memory; None: Flink's 1728m
 
     @property
     def rest_address(self) -> str:
@@ -161,6 +162,8 @@ class FlinkCluster(process.Service):
             "state.checkpoints.dir": (self.workdir / "checkpoints").resolve().as_uri(),
             "state.savepoints.dir": (self.workdir / "savepoints").resolve().as_uri(),
         })
+        if self.taskmanager_memory is not None:
+            settings["taskmanager.memory.process.size"] = self.taskmanager_memory
         (conf / "config.yaml").write_text(yaml.safe_dump(settings, default_flow_style=False))
 
     def _script(self, name: str) -> List[str]:

@@ -1,0 +1,212 @@
+"""fraud-scoring streamed, Kafka -> Flink session cluster (parallelism 2) -> Kafka, measured two ways:
+
+    python -m kappa.benchmarks.fraud_stream --archive DIR --backlog --allowed-lateness 10m --result FILE
+    python -m kappa.benchmarks.fraud_stream --archive DIR --rate 5000 --result FILE
+
+- `--backlog`: both inputs of the archive (`DIR/payments/*.avro`, `DIR/devices/*.avro`) are in Kafka
+  before the job starts; throughput is payments (and records) per second until the job's group has
+  lag 0 on both topics.
+- `--rate N`: the job starts on the first two seconds' worth, then the rest is produced at N payments
+  a second (the devices in between at their own share), both inputs interleaved in one order: the
+  smallest event time first, as replay merges them. The latency of a payment is from the produce of
+  the record that moved the watermark of every partition of both topics past the time it is scored
+  at (its event time plus the allowed lateness) to its record in the results topic.
+Either way every payment's record in the results topic is checked against the bare-Python limit's
+(`kappa.benchmarks.fraud_limit`) by digest, and the late topic must be empty: a run whose archive
+arrives more out of order than the allowed lateness does not compare.
+"""
+import argparse
+import glob
+import heapq
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from kappa.benchmarks import fraud, fraud_limit
+from kappa.io import contracts, kafka, readers, wire_format
+from kappa.io.contracts import epoch_ms
+from kappa.io.event_codec import ArchiveToKafka, ValueFormat
+from kappa.io.schema_registry import SchemaRegistry
+from kappa.pipelines.fraud_scoring import PIPELINE
+from kappa.pipelines.model import MAIN_OUTPUT
+from kappa.runners import demo
+from kappa.services.flink_cluster import FlinkCluster
+from kappa.services.kafka_broker import KafkaBroker
+from kappa.services.process import free_port
+from kappa.transforms.windowing import parse_duration_ms
+
+STREAMS = {"payments": "payment_id", "devices": "device_id"}
+JOB_NAME = "fraud-scoring-bench"
+GROUP = "kappa-fraud-scoring"
+MAX_OUT_OF_ORDERNESS_MS = 5_000
+WARM_UP_S = 30
+# Every payment passes two keyed stages, whose state and timers Flink keeps on its heap: its default
+# task manager (1728m) ran out of heap on a backlog of 300,000 payments.
+TASKMANAGER_MEMORY = "6g"
+Produced = Tuple[int, str, Optional[bytes], bytes]  # event ms (that of the record before, if malformed), topic, key, value
+
+
+def archive_records(directory: str, stream: str) -> List[Produced]:
+    """One input of the archive as the (event ms, topic, key, value) it is produced as, in file order."""
+    subject = PIPELINE.inputs[stream].subject
+    contract = contracts.contract(subject)
+    parse = contract.parser().parse
+    to_kafka = ArchiveToKafka(subject, parse, STREAMS[stream], ValueFormat.AVRO, contract.event_time_field)
+    records, event_ms = [], 0
+    for raw in readers.iter_raw_records(os.path.join(directory, stream, "*.avro"), contract.schema):
+        key, value = to_kafka(raw)
+        if key is not None:
+            event_ms = parse(raw).event_time
+        records.append((event_ms, stream, key, value))
+    return records
+
+
+def interleaved(directory: str) -> List[Produced]:
+    """Both inputs in one order: of the next record of each, the one with the smallest event time."""
+    return list(heapq.merge(*(archive_records(directory, stream) for stream in sorted(STREAMS)),
+                            key=lambda record: record[0]))
+
+
+def _scored(broker: KafkaBroker, expected: int, timeout_s: float) -> Tuple[Dict[str, dict], Dict[str, int]]:
+    """key -> record of the results topic and key -> the time it was written, once all are in."""
+    topic = PIPELINE.default_output_topic(MAIN_OUTPUT)
+    registry = SchemaRegistry()
+    records: Dict[str, dict] = {}
+    written: Dict[str, int] = {}
+    consumer = kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "kappa-bench-watch",
+                               "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=0.5):
+                if message.error() is not None:
+                    continue
+                record = wire_format.read_any(message.value(), registry)
+                record["event_time"] = epoch_ms(record["event_time"])
+                records.setdefault(record["key"], record)
+                written.setdefault(record["key"], message.timestamp()[1])
+    finally:
+        consumer.close()
+    return records, written
+
+
+def _latencies(broker: KafkaBroker, scored: Dict[str, dict], written: Dict[str, int], lateness_ms: int,
+               since_ms: int) -> List[int]:
+    """Per payment scored after `since_ms` by the watermark (not by the idle timeout at the end):
+    its result's write time minus the produce time of the record that let the watermark pass it."""
+    registry = SchemaRegistry()
+    by_partition: Dict[Tuple[str, int], List[Tuple[int, int]]] = {}
+    for stream in STREAMS:
+        for message in kafka.consume(broker.bootstrap_servers, stream, idle_s=1.5):
+            record = wire_format.read_any(message.value, registry)
+            if isinstance(record, dict) and hasattr(record.get("event_time"), "timestamp"):
+                by_partition.setdefault((stream, message.partition), []).append(
+                    (epoch_ms(record["event_time"]), message.timestamp_ms))
+    partitions = [demo._Closers(records) for records in by_partition.values()]
+    latencies = []
+    for key, record in scored.items():
+        # A payment's timer is at the end of its millisecond: the watermark must reach the next one.
+        needed = record["event_time"] + lateness_ms + 1 + MAX_OUT_OF_ORDERNESS_MS
+        closers = [partition.first_at_or_past(needed) for partition in partitions]
+        if None in closers or max(closers) < since_ms:
+            continue
+        latencies.append(written[key] - max(closers))
+    return sorted(latencies)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="kappa.benchmarks.fraud_stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", required=True, help="a folder with payments/*.avro and devices/*.avro")
+    parser.add_argument("--backlog", action="store_true", help="produce everything first; measure throughput")
+    parser.add_argument("--rate", type=float, default=5_000, help="payments a second, unless --backlog")
+    parser.add_argument("--allowed-lateness", default="0ms", metavar="DURATION")
+    parser.add_argument("--workdir", type=Path, default=Path("build/bench/fraud-stream"))
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    lateness_ms = parse_duration_ms(args.allowed_lateness)
+    records = interleaved(args.archive)
+    payments = sum(1 for record in records if record[1] == "payments")
+    expected = fraud.digest(fraud_limit.score_archive(
+        sorted(glob.glob(os.path.join(args.archive, "payments", "*.avro"))),
+        sorted(glob.glob(os.path.join(args.archive, "devices", "*.avro")))).values())
+    rate = None if args.backlog else args.rate * len(records) / payments  # records/s for that many payments/s
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
+    broker = KafkaBroker(scratch / "kafka", port=free_port(), controller_port=free_port())
+    cluster = FlinkCluster(scratch / "flink", rest_port=free_port(), rpc_port=free_port(),
+                           worker_pool_port=free_port(), taskmanager_memory=TASKMANAGER_MEMORY)
+    figures: Dict[str, Any] = {"records": len(records), "payments": payments, "backlog": args.backlog,
+                               "rate_payments_per_s": None if args.backlog else args.rate,
+                               "allowed_lateness_ms": lateness_ms}
+    with broker, cluster:
+        for stream in STREAMS:
+            kafka.create_topic(broker.bootstrap_servers, stream, 4)
+        head = len(records) if args.backlog else min(len(records), int(rate * 2))
+        kafka.produce_to(broker.bootstrap_servers, (record[1:] for record in records[:head]))
+        submitted = subprocess.run(
+            [sys.executable, "-m", "kappa.runners.cli", "run", "fraud-scoring", "--mode", "stream",
+             "--runner", "flink", "--flink-master", cluster.rest_address, "--worker-pool",
+             cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers, "--job-name", JOB_NAME,
+             "--allowed-lateness", args.allowed_lateness, "--idle-timeout", "5s",
+             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms", "--checkpoint-interval", "10s",
+             "--start-from", "earliest"], capture_output=True, text=True)
+        if submitted.returncode != 0:
+            print(submitted.stderr[-3000:], file=sys.stderr)
+            return 1
+        job_id = cluster.rest.running_job(JOB_NAME)["jid"]
+        try:
+            if args.backlog:
+                figures.update(demo.drain(broker, len(records), list(STREAMS), GROUP))
+                figures["payments_per_s"] = figures["throughput_per_s"] * payments / len(records)
+                figures["sustained_payments_per_s"] = figures["sustained_per_s"] * payments / len(records)
+                since_ms = int(time.time() * 1000)
+            else:
+                running = time.monotonic()
+                figures["first_commit_s"] = demo.first_commit(broker, head, list(STREAMS), GROUP)[0] - running
+                since_ms = int(time.time() * 1000)
+                producing = threading.Thread(target=kafka.produce_to, args=(
+                    broker.bootstrap_servers, (record[1:] for record in records[head:]), rate))
+                started = time.monotonic()
+                producing.start()
+                figures["lag"] = []
+                while producing.is_alive():
+                    figures["lag"].append((round(time.monotonic() - started, 1), demo.lag(broker, list(STREAMS), GROUP)))
+                    producing.join(5)
+                figures["produced_payments_per_s"] = (payments - head * payments / len(records)) / (
+                    time.monotonic() - started)
+            scored, written = _scored(broker, expected[1], timeout_s=600)
+            figures["scored"] = len(scored)
+            figures["results_match"] = fraud.digest(scored.values()) == expected
+            figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, PIPELINE.default_late_topic(),
+                                                          idle_s=1.5)) if _has_topic(broker) else 0
+            if not args.backlog:
+                for name, since in (("latency_ms", since_ms), ("latency_after_warm_up_ms", since_ms + WARM_UP_S * 1000)):
+                    values = _latencies(broker, scored, written, lateness_ms, since)
+                    if len(values) >= 2:
+                        q = statistics.quantiles(values, n=100)
+                        figures[name] = {"payments": len(values), "p50": q[49], "p99": q[98], "max": values[-1]}
+        finally:
+            cluster.rest.cancel(job_id)
+    print(json.dumps(figures, indent=1))
+    args.result.write_text(json.dumps(figures, indent=1))
+    return 0 if figures["results_match"] and figures["late"] == 0 else 1
+
+
+def _has_topic(broker: KafkaBroker) -> bool:
+    try:
+        kafka.partitions_of(broker.bootstrap_servers, PIPELINE.default_late_topic())
+        return True
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
