@@ -2,7 +2,7 @@
 compare different jobs."""
 import json
 
-from kappa.benchmarks import memory, run
+from kappa.benchmarks import fraud, memory, run
 
 
 def test_contenders_agree_with_the_limit_on_every_window(tmp_path, capsys):
@@ -36,3 +36,14 @@ def test_the_kafka_streams_peer_runs_beside_the_limit_and_its_drops_add_up(tmp_p
     out = capsys.readouterr().out
     assert "the same backlog of 3,020 records in Kafka (4 partitions), read to lag 0:" in out
     assert "all 1 contenders agree on every window count (kafka-streams compared above, not checked)" in out
+
+
+def test_fraud_backfill_agrees_with_its_limit_on_every_scored_record(tmp_path, capsys):
+    assert fraud.main(["--payments", "3000", "--repeat", "1", "--only", "kappa-backfill", "--workdir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "fraud-results.json").read_text())["3000"]
+    assert results["records"] == 5_256  # the seeded archive's payments and logins, redeliveries and malformed
+    limit, backfill = results["rows"]
+    assert (limit["contender"], backfill["contender"]) == ("limit", "kappa-backfill")
+    assert limit["scored"] == backfill["scored"] == 2_980
+    assert limit["digest"] == backfill["digest"]
+    assert "all 2 fraud-scoring contenders agree on every scored record" in capsys.readouterr().out
