@@ -342,21 +342,29 @@ class KafkaRecord(NamedTuple):
 
 
 def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
-            idle_s: float = 5.0) -> Iterator[KafkaRecord]:
-    """Records from the start of every partition, until `idle_s` without records."""
+            idle_s: float = 5.0, reach_end_s: float = 60.0) -> Iterator[KafkaRecord]:
+    """Records from the start of every partition: at least up to the end each partition had when called
+    (waiting up to `reach_end_s` for them, since a consumer's first fetch can take longer than `idle_s` on
+    a loaded machine), then until `idle_s` without records."""
     consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group_id or "kappa-consume",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions_of(bootstrap_servers, topic)])
+    partitions = [TopicPartition(topic, p, 0) for p in partitions_of(bootstrap_servers, topic)]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+    consumer.assign(partitions)
     try:
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle_s:
+        started = quiet_since = time.monotonic()
+        behind = {p for p, end in ends.items() if end > 0}
+        while behind and time.monotonic() - started < reach_end_s or time.monotonic() - quiet_since < idle_s:
             messages = consumer.consume(1000, timeout=0.2)
             for message in messages:
                 if message.error() is not None:
                     raise KafkaException(message.error())
                 yield KafkaRecord(message.partition(), message.offset(), message.timestamp()[1], message.key(),
                                   message.value())
-            if messages:
+            if behind:
+                behind = {tp.partition for tp in consumer.position([TopicPartition(topic, p) for p in behind])
+                          if tp.offset < ends[tp.partition]}
+            if messages or behind:
                 quiet_since = time.monotonic()
     finally:
         consumer.close()
