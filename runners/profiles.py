@@ -31,6 +31,8 @@ from apache_beam.testing.test_stream import TestStream, WatermarkEvent
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 
+from kappa.runners import data_plane_fix
+
 # A Ctrl-C reaches the whole process group. A worker process ignores it from its start (an ignored
 # signal stays ignored across exec), so none prints a traceback; the CLI's main thread is interrupted,
 # and the runner, shutting down, tells each worker to stop.
@@ -125,6 +127,7 @@ class _WorkerProcessRunner(FnApiRunner):
     """The FnApiRunner with worker processes started by WORKER_COMMAND, handled by `_WorkerProcess`."""
 
     def run_via_runner_api(self, pipeline_proto, options):
+        data_plane_fix.install()
         for environment in pipeline_proto.components.environments.values():
             if environment.urn == python_urns.SUBPROCESS_SDK:
                 environment.urn = WORKER_ENVIRONMENT
