@@ -130,7 +130,7 @@ class WriteJsonLines(beam.PTransform):
     """
 
     def expand(self, outputs):
-        complete = [output | f"WhenComplete{i}" >> _when_complete(output) for i, output in enumerate(outputs)]
+        complete = [output | f"WhenComplete{i}" >> when_complete(output) for i, output in enumerate(outputs)]
         return (
             complete
             | "AllOutputs" >> beam.Flatten()
@@ -142,7 +142,7 @@ class WriteJsonLines(beam.PTransform):
         )
 
 
-def _when_complete(output: beam.PCollection) -> beam.WindowInto:
+def when_complete(output: beam.PCollection) -> beam.WindowInto:
     """The global window, emitted once the input is complete. A bounded input keeps the default trigger,
     which means the same there: the FnApiRunner then groups it on its fast path rather than through
     the general trigger driver, which costs several microseconds per line (a million results of a

@@ -157,6 +157,29 @@ def _is_alert(record: Dict[str, Any]) -> bool:
     return record["alert"]
 
 
+class ScoreFigures(beam.CombineFn):
+    """Scored records -> how many, how many alerts, and how many broke each rule."""
+
+    def create_accumulator(self) -> collections.Counter:
+        return collections.Counter()
+
+    def add_input(self, counts: collections.Counter, record: Dict[str, Any]) -> collections.Counter:
+        counts["scored"] += 1
+        counts["alerts"] += record["alert"]
+        counts.update(record["reasons"])
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[collections.Counter]) -> collections.Counter:
+        merged = collections.Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts: collections.Counter) -> Dict[str, Any]:
+        return {"scored": counts["scored"], "alerts": counts["alerts"],
+                "per_reason": {reason: counts[reason] for reason in sorted(rules.POINTS)}}
+
+
 @dataclasses.dataclass(frozen=True)
 class FraudScoring(Pipeline):
     name: ClassVar[str] = "fraud-scoring"
@@ -178,10 +201,8 @@ class FraudScoring(Pipeline):
         scored, tally = dict(streams) | "Score" >> plan
         return {MAIN_OUTPUT: scored, ALERTS: scored | "Alerts" >> beam.Filter(_is_alert), TALLY: tally}
 
-    def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
-        reasons = collections.Counter(reason for record in results for reason in record["reasons"])
-        return {"scored": len(results), "alerts": sum(1 for record in results if record["alert"]),
-                "per_reason": {reason: reasons[reason] for reason in sorted(rules.POINTS)}}
+    def figures(self) -> "ScoreFigures":
+        return ScoreFigures()
 
 
 PIPELINE = FraudScoring()

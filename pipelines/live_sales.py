@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional
 
 import apache_beam as beam
 
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
 from kappa.transforms.aggregation import Aggregate, Arrives, WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCountPanes, DistinctSum, DistinctSumFn
-from kappa.transforms.window_result import FormatWindowResults, window_figures
+from kappa.transforms.window_result import FormatWindowResults, WindowFigures
 from kappa.transforms.windowing import WindowSpec
 
 DASHBOARD_MINUTE = WindowSpec(size_ms=60_000, allowed_lateness_ms=300_000, early_firing_delay_ms=5_000)
@@ -59,8 +59,8 @@ class LiveSales(Pipeline):
         return {MAIN_OUTPUT: summed.counts | "Format" >> FormatWindowResults("region", _sales, self.bounded),
                 TALLY: summed.tally}
 
-    def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
-        return window_figures(results, "region", ("orders", "revenue"), self.spec.accumulation)
+    def figures(self) -> WindowFigures:
+        return WindowFigures("region", ("orders", "revenue"), self.spec.accumulation)
 
 
 def _sales(value: DistinctSum) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ Two hooks let the runner be fast where it pays without knowing the pipeline:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Mapping, Optional, Union
 
 import apache_beam as beam
 
@@ -129,9 +129,11 @@ class Pipeline:
                arrives: Mapping[str, Arrives]) -> Dict[str, beam.PCollection]:
         raise NotImplementedError
 
-    def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
-        """Figures of the main output for the run's summary (e.g. per-key totals); none by default."""
-        return {}
+    def figures(self) -> Optional[beam.CombineFn]:
+        """Figures of the main output for a bounded run's summary (e.g. per-key totals): a CombineFn of
+        its records to a dict, computed in the job, so that they need no read of the sink; none by
+        default."""
+        return None
 
 
 class _Expand(beam.PTransform):

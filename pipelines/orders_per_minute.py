@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional
 
 import apache_beam as beam
 
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
 from kappa.transforms.aggregation import Aggregate, Arrives, WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCount, DistinctCountFn, DistinctCountPanes
-from kappa.transforms.window_result import FormatWindowResults, window_figures
+from kappa.transforms.window_result import FormatWindowResults, WindowFigures
 from kappa.transforms.windowing import WindowSpec
 
 MINUTE = WindowSpec(size_ms=60_000, allowed_lateness_ms=0)
@@ -56,10 +56,9 @@ class OrdersPerMinute(Pipeline):
         return {MAIN_OUTPUT: counted.counts | "Format" >> FormatWindowResults("region", _count, self.bounded),
                 TALLY: counted.tally}
 
-    def figures(self, results: Tuple[dict, ...]) -> Dict[str, Any]:
-        figures = window_figures(results, "region", ("count",), self.spec.accumulation)
-        figures["counted"] = figures.pop("count")  # its name in the summary since the first release
-        return figures
+    def figures(self) -> WindowFigures:
+        # "counted": the total's name in the summary since the first release
+        return WindowFigures("region", ("count",), self.spec.accumulation, renamed={"count": "counted"})
 
 
 def _count(value: DistinctCount) -> Dict[str, int]:

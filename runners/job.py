@@ -26,13 +26,12 @@ import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import WindowedValue
 
 from kappa.io import contracts, input_files, kafka, readers, replay, splits, webhook, writers
 from kappa.io.event_codec import Decoder, Encoder, ValueFormat
 from kappa.io.contracts import DEFAULT_MAX_EVENT_TIME_SKEW_MS
-from kappa.pipelines.model import ALERTS, TALLY, Pipeline
+from kappa.pipelines.model import ALERTS, MAIN_OUTPUT, TALLY, Pipeline
 from kappa.runners import replay_panes, summary
 from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
@@ -284,10 +283,7 @@ def _flattened(pcolls: List[beam.PCollection], label: str) -> Optional[beam.PCol
 def _whole_tally(tallies: List[beam.PCollection]) -> Optional[beam.PCollection]:
     """The sources' and the pipeline's tallies, from whatever windows they were counted in, as one
     PCollection of the global window that is complete when the input is."""
-    complete = [tally | f"TallyWindow{i}" >> beam.WindowInto(
-                    window.GlobalWindows(), trigger=trigger.AfterWatermark(),
-                    accumulation_mode=trigger.AccumulationMode.DISCARDING)
-                for i, tally in enumerate(tallies)]
+    complete = [tally | f"TallyWindow{i}" >> writers.when_complete(tally) for i, tally in enumerate(tallies)]
     return _flattened(complete, "AllTally")
 
 
@@ -296,6 +292,23 @@ def _summed_tally(tally: beam.PCollection) -> beam.PCollection:
             | "TallyByMeasure" >> beam.Map(lambda t: ((t.stream, t.measure), t.n))
             | "SumTally" >> beam.CombinePerKey(sum)
             | "AsTally" >> beam.MapTuple(lambda stream_measure, n: Tally(*stream_measure, n)._asdict()))
+
+
+def _counted_outputs(outputs: Dict[str, beam.PCollection], figures: Optional[beam.CombineFn]) -> List[beam.PCollection]:
+    """Each output's record count and the pipeline's figures of its main output, counted in the job
+    (as `summary.Facts` lines), so that the summary never reads a sink back."""
+    counted = []
+    for name, pcoll in outputs.items():
+        label = _label(name)
+        whole = pcoll | f"Whole{label}" >> writers.when_complete(pcoll)
+        counted.append(whole
+                       | f"Count{label}" >> beam.combiners.Count.Globally().without_defaults()
+                       | f"AsCount{label}" >> beam.Map(lambda n, name=name: {summary.OUTPUT: name, summary.RECORDS: n}))
+        if name == MAIN_OUTPUT and figures is not None:
+            counted.append(whole
+                           | "Figures" >> beam.CombineGlobally(figures).without_defaults()
+                           | "AsFigures" >> beam.Map(lambda figures: {summary.FIGURES: figures}))
+    return counted
 
 
 def _write_to_files(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection], sources: _Sources,
@@ -308,14 +321,13 @@ def _write_to_files(pipeline: beam.Pipeline, outputs: Dict[str, beam.PCollection
         flattened = _flattened(pcolls, f"All{what}")
         if flattened is not None:
             lines.append(flattened | f"Encode{what}" >> beam.Map(_Line(os.path.join(out, prefix), _to_json)))
+    facts = _counted_outputs(outputs, request.effective.figures())
     tally = _whole_tally(sources.tally)
     if tally is not None:
-        lines.append(_summed_tally(tally) | "EncodeTally" >> beam.Map(_Line(_tally_prefix(out), json.dumps)))
+        facts.append(_summed_tally(tally))
+    lines.append(_flattened(facts, "AllFacts")
+                 | "EncodeFacts" >> beam.Map(_Line(os.path.join(out, summary.FACTS), json.dumps)))
     tuple(lines) | "Write" >> writers.WriteJsonLines()
-
-
-def _tally_prefix(output_dir: str) -> str:
-    return os.path.join(output_dir, ".tally")
 
 
 class _KeyedRecord:
@@ -370,7 +382,7 @@ def run(request: JobRequest) -> Dict[str, Any]:
         return _run_stream(request)
     out = request.binding.output_dir
     prefixes = _file_prefixes(request.pipeline)
-    writers.clear_outputs(out, prefixes + [".tally"])
+    writers.clear_outputs(out, prefixes + [summary.FACTS])
     started = time.monotonic()
     plan = plan_inputs(request)
     pipeline = request.profile.pipeline(request.mode, plan.workers)
@@ -379,11 +391,11 @@ def run(request: JobRequest) -> Dict[str, Any]:
     result.wait_until_finish()
     elapsed = time.monotonic() - started
     writers.ensure_outputs(out, prefixes)
-    counts = _read_tally(out)
+    facts = _read_facts(out)
     if plan.replay is not None:
         for stream, replayed in plan.replay.counts.items():
-            counts.setdefault(stream, {}).update(replayed)
-    report = summary.summarise(request, counts, elapsed)
+            facts.counts.setdefault(stream, {}).update(replayed)
+    report = summary.summarise(request, facts, elapsed)
     summary.write(report, out)
     return report
 
@@ -392,15 +404,12 @@ def _file_prefixes(pipeline: Pipeline) -> List[str]:
     return [*pipeline.outputs, writers.DEAD_LETTERS, writers.LATE]
 
 
-def _read_tally(output_dir: str) -> Dict[str, Dict[str, int]]:
-    """The job's tally, per stream and measure; its shard is removed once read."""
-    counts: Dict[str, Dict[str, int]] = {}
-    prefix = os.path.basename(_tally_prefix(output_dir))
-    for tally in writers.read_json_lines(output_dir, prefix):
-        counts.setdefault(tally["stream"], {})[tally["measure"]] = tally["n"]
-    for path in writers.shards(output_dir, prefix):
+def _read_facts(output_dir: str) -> summary.Facts:
+    """What the job counted; its shard is removed once read."""
+    facts = summary.Facts.of(writers.read_json_lines(output_dir, summary.FACTS))
+    for path in writers.shards(output_dir, summary.FACTS):
         os.remove(path)
-    return counts
+    return facts
 
 
 def _run_stream(request: JobRequest) -> Dict[str, Any]:

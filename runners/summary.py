@@ -9,19 +9,45 @@ they do not add up:
 - used and duplicates: the pipeline's own tally (`kappa.pipelines.model.TALLY`), counted where it
   takes records into account. A pipeline that cannot say (sliding windows hold a record several
   times) leaves them unknown, and that input unchecked.
-Figures of the main output (per-key totals, windows) are the pipeline's own (`Pipeline.figures`), from
-the results as written.
+Each output's record count and the figures of the main output (per-key totals, windows: the
+pipeline's own, `Pipeline.figures`) are counted in the job too, so no sink is ever read back.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from kappa.io import writers
 from kappa.pipelines.model import MAIN_OUTPUT
 from kappa.transforms.tally import DEAD_LETTERS, DUPLICATES, RECORDS_IN, TOO_LATE, USED
+
+FACTS = ".facts"  # the shard of what a bounded job counted, beside its outputs until the summary is written
+OUTPUT, RECORDS, FIGURES = "output", "records", "figures"  # a facts line: {OUTPUT, RECORDS} or {FIGURES}
+
+
+@dataclasses.dataclass
+class Facts:
+    """What a bounded job counted: per input and measure (its `Tally` lines), records per output, and
+    the pipeline's figures of its main output (None when it had no records, or declares none)."""
+
+    counts: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    outputs: Dict[str, int] = dataclasses.field(default_factory=dict)
+    figures: Optional[Dict[str, Any]] = None
+
+    @classmethod
+    def of(cls, lines: Iterable[Dict[str, Any]]) -> "Facts":
+        facts = cls()
+        for line in lines:
+            if OUTPUT in line:
+                facts.outputs[line[OUTPUT]] = line[RECORDS]
+            elif FIGURES in line:
+                facts.figures = line[FIGURES]
+            else:
+                facts.counts.setdefault(line["stream"], {})[line["measure"]] = line["n"]
+        return facts
 
 
 def stream_counts(counts: Mapping[str, Mapping[str, int]], streams) -> Dict[str, Dict[str, Optional[int]]]:
@@ -45,10 +71,10 @@ def _total(streams: Mapping[str, Mapping[str, Optional[int]]], measure: str) -> 
     return None if any(v is None for v in values) else sum(values)
 
 
-def summarise(request, counts: Mapping[str, Mapping[str, int]], elapsed_s: float) -> Dict[str, Any]:
+def summarise(request, facts: Facts, elapsed_s: float) -> Dict[str, Any]:
     pipeline, binding = request.effective, request.binding
-    results = tuple(writers.read_json_lines(binding.output_dir, MAIN_OUTPUT))
-    streams = stream_counts(counts, pipeline.inputs)
+    outputs = {name: facts.outputs.get(name, 0) for name in pipeline.outputs}
+    streams = stream_counts(facts.counts, pipeline.inputs)
     records_in = _total(streams, RECORDS_IN)
     single = len(pipeline.inputs) == 1
     skipped = [s for selection in binding.inputs.values() for s in selection.skipped]
@@ -61,10 +87,8 @@ def summarise(request, counts: Mapping[str, Mapping[str, int]], elapsed_s: float
         "output": binding.output_dir,
         "windowing": pipeline.describe_windowing(),
         "records_in": records_in,
-        "results_out": len(results),
-        "outputs": {name: len(results) if name == MAIN_OUTPUT
-                    else sum(1 for _ in writers.read_json_lines(binding.output_dir, name))
-                    for name in pipeline.outputs},
+        "results_out": outputs[MAIN_OUTPUT],
+        "outputs": outputs,
         "dead_letters": _total(streams, DEAD_LETTERS),
         "duplicates": _total(streams, DUPLICATES),
         "too_late": _total(streams, TOO_LATE),
@@ -72,11 +96,18 @@ def summarise(request, counts: Mapping[str, Mapping[str, int]], elapsed_s: float
     if pipeline.spec is not None:
         report["dropped_late"] = report["too_late"]  # its name before the late output existed
     report["streams"] = streams
-    report.update(pipeline.figures(results))
+    report.update(_figures_of(pipeline, facts))
     report["elapsed_s"] = round(elapsed_s, 3)
     report["events_per_s"] = round(records_in / elapsed_s) if elapsed_s > 0 else None
     report["failed_check"] = failed_check(report, binding.max_dead_letter_ratio)
     return report
+
+
+def _figures_of(pipeline, facts: Facts) -> Dict[str, Any]:
+    figures_fn = pipeline.figures()
+    if figures_fn is None:
+        return {}
+    return facts.figures if facts.figures is not None else figures_fn.extract_output(figures_fn.create_accumulator())
 
 
 def failed_check(report: Dict[str, Any], max_dead_letter_ratio: Optional[float]) -> Optional[str]:

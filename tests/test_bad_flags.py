@@ -236,13 +236,13 @@ def test_sliding_windows_leave_duplicates_and_drops_unknown(small, tmp_path, cap
 
 def test_counts_that_do_not_reconcile_fail_the_run_with_exit_3(small, tmp_path, capsys, monkeypatch):
     """A reader that counted a record it never handed on: records in no longer add up."""
-    read_tally = job._read_tally
+    read_facts = job._read_facts
 
     def one_more_read(output_dir):
-        counts = read_tally(output_dir)
-        counts["orders"]["records_in"] += 1
-        return counts
-    monkeypatch.setattr(job, "_read_tally", one_more_read)
+        facts = read_facts(output_dir)
+        facts.counts["orders"]["records_in"] += 1
+        return facts
+    monkeypatch.setattr(job, "_read_facts", one_more_read)
     code, out, err = kappa(capsys, *RUN, "--input", small, "--output", tmp_path / "out")
     problem = ("the counts of orders do not reconcile: records in 7 != used 4 + duplicates 1 + dead letters 1 + "
                "too late 0 (= 6)")

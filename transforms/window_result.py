@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.utils.windowed_value import PaneInfoTiming
@@ -69,41 +69,70 @@ class FormatWindowResults(beam.PTransform):
         return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._fields, self._bounded))
 
 
-def final_results(results: Iterable[Dict[str, Any]], progress_field: str, value_fields: Tuple[str, ...],
-                  accumulation: Accumulation) -> Dict[str, Dict[str, Any]]:
-    """Window results, pane by pane -> each window's final result, by key, without its pane fields.
-    Accumulating, the final pane is the one furthest on by `progress_field` (a count of distinct
-    records, which only grows); discarding, the panes' `value_fields` add up to it."""
-    finals: Dict[str, Dict[str, Any]] = {}
-    for result in results:
-        current = finals.get(result["key"])
-        if current is None:
-            finals[result["key"]] = {k: v for k, v in result.items() if k not in ("timing", "is_last")}
-        elif accumulation is Accumulation.ACCUMULATING:
-            if result[progress_field] > current[progress_field]:
-                current.update((field, result[field]) for field in value_fields)
+class WindowFigures(beam.CombineFn):
+    """Window results, pane by pane -> a windowed pipeline's summary figures, counted in the job: how
+    many windows, the first and last window start, and per value field its total and its total per
+    key. The first value field is the progress field: accumulating, a window's final pane is the one
+    furthest on by it (a count of distinct records, which only grows); discarding, the panes' value
+    fields add up to the final. `renamed` gives a field's total another name, placed last.
+
+    The accumulator holds one entry per window: its latest pane, or (discarding) each field's deltas,
+    added exactly at the end, so any order of panes and merges gives the same figures."""
+
+    def __init__(self, key_field: str, value_fields: Tuple[str, ...], accumulation: Accumulation,
+                 renamed: Optional[Dict[str, str]] = None):
+        self._key_field = key_field
+        self._value_fields = value_fields
+        self._accumulating = accumulation is Accumulation.ACCUMULATING
+        self._renamed = renamed or {}
+
+    def create_accumulator(self) -> Dict[str, Dict[str, Any]]:
+        return {}
+
+    def add_input(self, finals: Dict[str, Dict[str, Any]], result: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        window = {self._key_field: result[self._key_field], "window_start": result["window_start"]}
+        if self._accumulating:
+            window.update((field, result[field]) for field in self._value_fields)
         else:
-            for field in value_fields:
-                current[field] += result[field]
-    return finals
+            window.update((field, [result[field]]) for field in self._value_fields)
+        self._fold(finals, result["key"], window)
+        return finals
 
+    def _fold(self, finals: Dict[str, Dict[str, Any]], key: str, window: Dict[str, Any]) -> None:
+        current = finals.get(key)
+        if current is None:
+            finals[key] = window
+        elif self._accumulating:
+            progress = self._value_fields[0]
+            if window[progress] > current[progress]:
+                finals[key] = window
+        else:
+            for field in self._value_fields:
+                current[field] = current[field] + window[field]
 
-def window_figures(results: Iterable[Dict[str, Any]], key_field: str, value_fields: Tuple[str, ...],
-                   accumulation: Accumulation) -> Dict[str, Any]:
-    """A windowed pipeline's summary figures: how many windows, the first and last window start, and
-    per value field its total and its total per key (the first field is the progress field)."""
-    finals = final_results(results, value_fields[0], value_fields, accumulation).values()
-    starts = [final["window_start"] for final in finals]
-    figures: Dict[str, Any] = {"windows": len(starts), "first_window_start": min(starts, default=None),
-                               "last_window_start": max(starts, default=None)}
-    for field in value_fields:
-        per_key: Dict[str, list] = {}
-        for final in finals:
-            per_key.setdefault(final[key_field], []).append(final[field])
-        totals = {key: _total(values) for key, values in sorted(per_key.items())}
-        figures[field] = _total(totals.values())
-        figures[f"{field}_per_{key_field}"] = totals
-    return figures
+    def merge_accumulators(self, accumulators: Iterable[Dict[str, Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+        merged: Dict[str, Dict[str, Any]] = {}
+        for finals in accumulators:
+            for key, window in finals.items():
+                self._fold(merged, key, window)
+        return merged
+
+    def extract_output(self, finals: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+        windows = finals.values()
+        starts = [window["window_start"] for window in windows]
+        figures: Dict[str, Any] = {"windows": len(starts), "first_window_start": min(starts, default=None),
+                                   "last_window_start": max(starts, default=None)}
+        for field in self._value_fields:
+            per_key: Dict[str, list] = {}
+            for window in windows:
+                value = window[field] if self._accumulating else _total(window[field])
+                per_key.setdefault(window[self._key_field], []).append(value)
+            totals = {key: _total(values) for key, values in sorted(per_key.items())}
+            figures[field] = _total(totals.values())
+            figures[f"{field}_per_{self._key_field}"] = totals
+        for field, name in self._renamed.items():
+            figures[name] = figures.pop(field)
+        return figures
 
 
 def _total(values: Iterable[Any]) -> Any:
