@@ -7,8 +7,8 @@ import json
 import os
 import shutil
 import tempfile
-import zlib
-from typing import Iterable, Iterator, List, Optional, Tuple
+import uuid
+from typing import Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
@@ -70,7 +70,7 @@ def clear_outputs(output_dir: str, prefixes: Iterable[str]) -> None:
     """Remove the outputs of an earlier run, so a rerun leaves no stale ones behind, and a run that
     fails or is interrupted leaves no summary of another."""
     os.makedirs(output_dir, exist_ok=True)
-    for pattern in (SUMMARY, *(f"{prefix}-*.jsonl" for prefix in prefixes)):
+    for pattern in (SUMMARY, *(f"{prefix}{suffix}" for prefix in prefixes for suffix in ("-*.jsonl", _PART + "*"))):
         for path in glob.glob(os.path.join(output_dir, pattern)):
             os.remove(path)
 
@@ -82,39 +82,46 @@ def ensure_outputs(output_dir: str, prefixes: Iterable[str]) -> None:
             open(os.path.join(output_dir, f"{prefix}-00000-of-00001.jsonl"), "w").close()
 
 
-# Lines are grouped by (prefix, part) before they are written: a batch runner holds each key's lines
-# as one record (Flink's batch GroupByKey concatenates them per partition, and refuses a record over
-# its sort buffer, ~78 MB: a 1M-payment fraud backfill's results were one such record).
-PARTS = 64
+class _WriteBundle(beam.DoFn):
+    """Each bundle's lines into a part file of its own per prefix, `<prefix>.part-<uuid>`; at the
+    bundle's end, (prefix, path) of each part it wrote. A bundle that fails and is retried leaves its
+    part unnamed by any output; the join removes it."""
+
+    def start_bundle(self) -> None:
+        self._parts: Dict[str, Tuple[str, TextIO]] = {}
+
+    def process(self, prefixed: Tuple[str, str]):
+        prefix, line = prefixed
+        part = self._parts.get(prefix)
+        if part is None:
+            path = f"{prefix}{_PART}{uuid.uuid4().hex}"
+            part = self._parts[prefix] = (path, open(path, "w", encoding="utf-8"))
+        part[1].write(line)
+        part[1].write("\n")
+        return ()
+
+    def finish_bundle(self):
+        parts, self._parts = self._parts, {}
+        for prefix, (path, out) in parts.items():
+            out.close()
+            yield window.GlobalWindows.windowed_value((prefix, path))
 
 
-def _part_of(prefixed: Tuple[str, str]) -> Tuple[Tuple[str, int], str]:
-    prefix, line = prefixed
-    return (prefix, zlib.crc32(line.encode()) % PARTS), line
-
-
-class _WritePart(beam.DoFn):
-    def process(self, grouped):
-        (prefix, part), lines = grouped
-        path = f"{prefix}.part-{part:05d}"
-        with open(path, "w", encoding="utf-8") as out:
-            for line in lines:
-                out.write(line)
-                out.write("\n")
-        yield prefix, path
+_PART = ".part-"
 
 
 class _JoinParts(beam.DoFn):
     def process(self, grouped):
         prefix, parts = grouped
+        parts = sorted(parts)
         path = f"{prefix}-00000-of-00001.jsonl"
         partial = f"{path}.partial"
         with open(partial, "wb") as out:
-            for part in sorted(parts):
+            for part in parts:
                 with open(part, "rb") as lines:
                     shutil.copyfileobj(lines, out)
         os.replace(partial, path)  # a reader never sees a half-written shard
-        for part in parts:
+        for part in glob.glob(glob.escape(prefix) + _PART + "*"):  # the joined ones, and any of a failed bundle
             os.remove(part)
         yield path
 
@@ -123,20 +130,23 @@ class WriteJsonLines(beam.PTransform):
     """PCollections of (path prefix, JSON text) pairs, in any windowing -> one shard per prefix,
     `<path prefix>-00000-of-00001.jsonl`.
 
-    The shards are written once the input is complete (its watermark at the end of time): after a
-    backfill, or at the end of a replayed stream; Beam's `WriteToText` refuses unbounded input. One
-    grouping writes every output (a batch runner pays for each stage), in PARTS parts per output,
-    joined into its shard by a second, small grouping. A live stream writes to a streaming sink instead.
+    Each bundle writes its lines where it runs, to part files of its own (no line is shuffled: the
+    FnApiRunner would carry each through its own process, and Flink's batch GroupByKey holds a key's
+    values as one record, over its ~78 MB sort buffer for a 1M-payment fraud backfill's results).
+    Once the input is complete (its watermark at the end of time: after a backfill, or at the end of
+    a replayed stream) the parts of each prefix are joined into its shard by one small grouping of
+    their paths. Beam's `WriteToText` refuses unbounded input. A live stream writes to a streaming
+    sink instead.
     """
 
     def expand(self, outputs):
-        complete = [output | f"WhenComplete{i}" >> when_complete(output) for i, output in enumerate(outputs)]
+        parts = [output
+                 | f"WhenComplete{i}" >> when_complete(output)
+                 | f"WriteParts{i}" >> beam.ParDo(_WriteBundle()).with_output_types(Tuple[str, str])
+                 for i, output in enumerate(outputs)]
         return (
-            complete
-            | "AllOutputs" >> beam.Flatten()
-            | "ToParts" >> beam.Map(_part_of).with_output_types(Tuple[Tuple[str, int], str])
-            | "ByPart" >> beam.GroupByKey()
-            | "WritePart" >> beam.ParDo(_WritePart()).with_output_types(Tuple[str, str])
+            parts
+            | "AllParts" >> beam.Flatten()
             | "ByShard" >> beam.GroupByKey()
             | "JoinParts" >> beam.ParDo(_JoinParts())
         )
