@@ -39,6 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kappa.io.dead_letter import DeadLetter
 from kappa.transforms.lateness import LateRecord
+from kappa.transforms.windowing import in_global_window
 
 END_OF_TIME = sys.maxsize  # an unbounded offset range ends here, as Java's KafkaIO uses Long.MAX_VALUE
 _ADMIN_TIMEOUT_S = 30.0
@@ -228,7 +229,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 if folded is not None:
                     folded.append(value)
                 else:
-                    yield beam.window.TimestampedValue(value, Timestamp(micros=event_ms * 1000))
+                    yield in_global_window(value, event_ms)
         if folded:
             yield from stream.fold(folded)
         if split_here:

@@ -32,7 +32,7 @@ from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
 from kappa.transforms.lateness import LateRecord
 from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, Tally
-from kappa.transforms.windowing import to_timestamp
+from kappa.transforms.windowing import in_global_window
 
 RawRecord = Union[bytes, dict]  # a JSON line's bytes, or an Avro record
 BOM = b"\xef\xbb\xbf"
@@ -264,9 +264,9 @@ class _ReadSplit(beam.DoFn):
             valid = len(held)
             yield from self._fold(held)
         else:
-            valid, field, stamped = 0, self._event_time_field, window.TimestampedValue
+            valid, field = 0, self._event_time_field
             for valid, event in enumerate(events, start=1):
-                yield stamped(event, to_timestamp(getattr(event, field)))
+                yield in_global_window(event, getattr(event, field))
         self._records_in.inc(valid + len(dead_letters))
         yield beam.pvalue.TaggedOutput(TALLY_TAG, Tally(self._stream, RECORDS_IN, valid + len(dead_letters)))
         if dead_letters:

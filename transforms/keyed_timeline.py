@@ -35,10 +35,10 @@ from apache_beam.transforms import window
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 from apache_beam.typehints.native_type_compatibility import convert_to_beam_type
-from apache_beam.utils.timestamp import Timestamp
 
 from kappa.transforms import keyed_state
 from kappa.transforms.tally import Tally
+from kappa.transforms.windowing import in_global_window
 
 TALLY_TAG = "tally"
 
@@ -104,7 +104,7 @@ class _TimelineFn(beam.DoFn):
         for tally in step.tally:
             self._tally.add(tally)
         for at_ms, output in step.outputs:
-            yield window.TimestampedValue(output, Timestamp(micros=at_ms * 1000))
+            yield in_global_window(output, at_ms)
 
     def finish_bundle(self):
         return self._tally.flushed()

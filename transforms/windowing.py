@@ -22,6 +22,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _MILLIS_PER_UNIT = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -256,3 +257,14 @@ def spec_from_args(args: argparse.Namespace, default: WindowSpec) -> WindowSpec:
 
 def to_timestamp(event_time_ms: int) -> Timestamp:
     return Timestamp(micros=event_time_ms * 1000)
+
+
+# Beam builds a GlobalWindow's timestamp from its proto constant each time one is made, several
+# microseconds that a DoFn yielding TimestampedValue pays per element in the global window (the
+# runner assigns it anew); one made once is what every element carries.
+_GLOBAL_WINDOWS = (window.GlobalWindow(),)
+
+
+def in_global_window(value, event_time_ms: int) -> WindowedValue:
+    """What a DoFn whose output is in the global window yields for `value` at `event_time_ms`."""
+    return WindowedValue(value, Timestamp(micros=event_time_ms * 1000), _GLOBAL_WINDOWS)
