@@ -140,8 +140,7 @@ class WriteJsonLines(beam.PTransform):
     """
 
     def expand(self, outputs):
-        parts = [output
-                 | f"WhenComplete{i}" >> when_complete(output)
+        parts = [when_complete(output, f"WhenComplete{i}")
                  | f"WriteParts{i}" >> beam.ParDo(_WriteBundle()).with_output_types(Tuple[str, str])
                  for i, output in enumerate(outputs)]
         return (
@@ -152,15 +151,18 @@ class WriteJsonLines(beam.PTransform):
         )
 
 
-def when_complete(output: beam.PCollection) -> beam.WindowInto:
-    """The global window, emitted once the input is complete. A bounded input keeps the default trigger,
-    which means the same there: the FnApiRunner then groups it on its fast path rather than through
-    the general trigger driver, which costs several microseconds per line (a million results of a
-    backfill). An unbounded one (a replay's TestStream) needs the trigger said, or Beam refuses it."""
+def when_complete(output: beam.PCollection, label: str) -> beam.PCollection:
+    """`output` in the global window, emitted once the input is complete. A bounded input keeps the
+    default trigger, which means the same there, and one already so windowed is taken as it is (a
+    WindowInto costs several microseconds per element: a backfill's million results): the FnApiRunner
+    then groups it on its fast path rather than through the general trigger driver. An unbounded one
+    (a replay's TestStream) needs the trigger said, or Beam refuses it."""
     if output.is_bounded:
-        return beam.WindowInto(window.GlobalWindows())
-    return beam.WindowInto(window.GlobalWindows(), trigger=trigger.AfterWatermark(),
-                           accumulation_mode=trigger.AccumulationMode.DISCARDING)
+        if output.windowing.is_default():
+            return output
+        return output | label >> beam.WindowInto(window.GlobalWindows())
+    return output | label >> beam.WindowInto(window.GlobalWindows(), trigger=trigger.AfterWatermark(),
+                                             accumulation_mode=trigger.AccumulationMode.DISCARDING)
 
 
 def read_json_lines(output_dir: str, prefix: str) -> Iterator[dict]:

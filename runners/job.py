@@ -37,6 +37,7 @@ from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
 from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
+from kappa.transforms.bundle_combine import CombineInBundles
 from kappa.transforms.lateness import LateRecord
 from kappa.transforms.tally import Tally
 
@@ -283,7 +284,7 @@ def _flattened(pcolls: List[beam.PCollection], label: str) -> Optional[beam.PCol
 def _whole_tally(tallies: List[beam.PCollection]) -> Optional[beam.PCollection]:
     """The sources' and the pipeline's tallies, from whatever windows they were counted in, as one
     PCollection of the global window that is complete when the input is."""
-    complete = [tally | f"TallyWindow{i}" >> writers.when_complete(tally) for i, tally in enumerate(tallies)]
+    complete = [writers.when_complete(tally, f"TallyWindow{i}") for i, tally in enumerate(tallies)]
     return _flattened(complete, "AllTally")
 
 
@@ -300,13 +301,13 @@ def _counted_outputs(outputs: Dict[str, beam.PCollection], figures: Optional[bea
     counted = []
     for name, pcoll in outputs.items():
         label = _label(name)
-        whole = pcoll | f"Whole{label}" >> writers.when_complete(pcoll)
+        whole = writers.when_complete(pcoll, f"Whole{label}")
         counted.append(whole
-                       | f"Count{label}" >> beam.combiners.Count.Globally().without_defaults()
+                       | f"Count{label}" >> CombineInBundles(beam.combiners.CountCombineFn())
                        | f"AsCount{label}" >> beam.Map(lambda n, name=name: {summary.OUTPUT: name, summary.RECORDS: n}))
         if name == MAIN_OUTPUT and figures is not None:
             counted.append(whole
-                           | "Figures" >> beam.CombineGlobally(figures).without_defaults()
+                           | "Figures" >> CombineInBundles(figures)
                            | "AsFigures" >> beam.Map(lambda figures: {summary.FIGURES: figures}))
     return counted
 
