@@ -267,4 +267,4 @@ _GLOBAL_WINDOWS = (window.GlobalWindow(),)
 
 def in_global_window(value, event_time_ms: int) -> WindowedValue:
     """What a DoFn whose output is in the global window yields for `value` at `event_time_ms`."""
-    return WindowedValue(value, Timestamp(micros=event_time_ms * 1000), _GLOBAL_WINDOWS)
+    return WindowedValue(value, to_timestamp(event_time_ms), _GLOBAL_WINDOWS)
