@@ -59,7 +59,8 @@ VELOCITY, SPIKE = rules.VELOCITY_RULE, rules.AMOUNT_SPIKE
 BATCH_KEEPS_STATE = "a bounded run sees every event at once: what the stream dropped after its horizon is still there"
 NOT_ON_FLINK = ("it injects payments behind the watermark (what the source diverts as too late): on Flink whether a "
                 "key's horizon timers fire before such a payment reaches the account stage is a race (both outcomes "
-                "seen in 3 runs); test_keyed_state shows state gone after its horizon on Flink, behind a single stage")
+                "seen here: 2 failures in 5 runs); test_keyed_state shows state gone after its horizon on Flink, "
+                "behind a single stage")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,4 @@
 """Beam's time-flushed data stream keeps every byte written while its flusher runs (`data_plane_fix`)."""
-import threading
 import time
 
 import apache_beam as beam
