@@ -350,7 +350,7 @@ def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
     consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group_id or "kappa-consume",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     partitions = [TopicPartition(topic, p, 0) for p in partitions_of(bootstrap_servers, topic)]
-    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+    ends = {tp.partition: _end_offset(consumer, tp) for tp in partitions}
     consumer.assign(partitions)
     try:
         started = quiet_since = time.monotonic()
@@ -369,6 +369,19 @@ def consume(bootstrap_servers: str, topic: str, group_id: Optional[str] = None,
                 quiet_since = time.monotonic()
     finally:
         consumer.close()
+
+
+def _end_offset(consumer: Consumer, partition: TopicPartition, wait_s: float = 10.0) -> int:
+    """The partition's end offset; 0 (nothing to wait for) if the broker cannot say within `wait_s`,
+    as while a just-created topic's partition has no leader yet (NOT_LEADER_FOR_PARTITION)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=wait_s)[1]
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                return 0
+            time.sleep(0.2)
 
 
 def produce(bootstrap_servers: str, topic: str, records: Iterable[Tuple[Optional[bytes], bytes]],
