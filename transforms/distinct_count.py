@@ -27,6 +27,7 @@ import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
+from kappa.transforms import keyed_state
 from kappa.transforms.tally import DUPLICATES, USED, Tally
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 
@@ -134,7 +135,7 @@ class _CountSinglePane(beam.DoFn):
         yield key, result
 
 
-class _CountRepeatedPanes(beam.DoFn):
+class _CountRepeatedPanes(keyed_state.StatefulFn):
     """Windows that fire several times: remember the previous pane to count (and report) only what is new."""
 
     PREVIOUS = ReadModifyWriteStateSpec("previous", PickleCoder())

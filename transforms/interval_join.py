@@ -111,7 +111,7 @@ class Joined(NamedTuple):
 _TIMED = TupleCoder([VarIntCoder(), BytesCoder()])  # (event time in ms, the encoded record)
 
 
-class _JoinFn(beam.DoFn):
+class _JoinFn(keyed_state.StatefulFn):
     """(key, (side, event time, encoded record)) -> Joined, from the key's one event-time timer."""
 
     LEFTS = BagStateSpec("lefts", _TIMED)  # waiting to be emitted

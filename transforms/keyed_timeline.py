@@ -74,7 +74,7 @@ class BundleTally:
             yield beam.pvalue.TaggedOutput(TALLY_TAG, window.GlobalWindows.windowed_value(Tally(stream, measure, n)))
 
 
-class _TimelineFn(beam.DoFn):
+class _TimelineFn(keyed_state.StatefulFn):
     ENTRIES = BagStateSpec("entries", FastPrimitivesCoder())
     ACT = TimerSpec("act", TimeDomain.WATERMARK)
 
