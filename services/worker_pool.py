@@ -25,11 +25,6 @@ from apache_beam.utils import thread_pool_executor
 LOOPBACK = "localhost"
 # As Beam's pool: the job server's keep-alive pings may come without data.
 _GRPC_OPTIONS = [("grpc.http2.max_pings_without_data", 0), ("grpc.http2.max_ping_strikes", 0)]
-# Each worker keeps the user state it read or wrote, up to this many bytes, for as long as the runner's
-# cache token says it is current (Flink's is, for the life of an operator): a keyed stage's timer
-# reads its key's state from memory instead of a round trip to the task manager. Beam starts its own
-# workers with 100 MB; its pool starts them with none.
-STATE_CACHE_BYTES = 100 << 20
 
 
 def serve(host: str = LOOPBACK, port: int = 0, in_process: bool = False) -> Tuple[str, grpc.Server]:
@@ -42,7 +37,7 @@ def serve(host: str = LOOPBACK, port: int = 0, in_process: bool = False) -> Tupl
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
         raise OSError(f"cannot listen on {host}:{port}") from None
-    servicer = BeamFnExternalWorkerPoolServicer(use_process=not in_process, state_cache_size=STATE_CACHE_BYTES)
+    servicer = BeamFnExternalWorkerPoolServicer(use_process=not in_process)
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
     server.start()
 
