@@ -35,7 +35,7 @@ class DedupResult(NamedTuple):
     duplicates: beam.PCollection
 
 
-class _FirstArrival(keyed_state.StatefulFn):
+class _FirstArrival(beam.DoFn):
     """(id, element) -> the element, tagged `duplicates` when its id is remembered."""
 
     LATEST = ReadModifyWriteStateSpec("latest", VarIntCoder())  # the id's latest event time

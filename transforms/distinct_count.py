@@ -27,7 +27,6 @@ import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
-from kappa.transforms import keyed_state
 from kappa.transforms.tally import DUPLICATES, USED, Tally
 from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
 
@@ -135,7 +134,7 @@ class _CountSinglePane(beam.DoFn):
         yield key, result
 
 
-class _CountRepeatedPanes(keyed_state.StatefulFn):
+class _CountRepeatedPanes(beam.DoFn):
     """Windows that fire several times: remember the previous pane to count (and report) only what is new."""
 
     PREVIOUS = ReadModifyWriteStateSpec("previous", PickleCoder())

@@ -111,7 +111,7 @@ class Joined(NamedTuple):
 _TIMED = TupleCoder([VarIntCoder(), BytesCoder()])  # (event time in ms, the encoded record)
 
 
-class _JoinFn(keyed_state.StatefulFn):
+class _JoinFn(beam.DoFn):
     """(key, (side, event time, encoded record)) -> Joined, from the key's one event-time timer."""
 
     LEFTS = BagStateSpec("lefts", _TIMED)  # waiting to be emitted

@@ -24,9 +24,6 @@ Facts these timers rely on (Beam 2.62):
   the stage behind its input. Beam Python's direct runner has no holds for user timers (a TODO in
   `direct_userstate.py`): there an element a timer emits can be behind the stage's output watermark,
   and a windowing downstream drops it as late.
-- Committing. A bundle's state is written back when it ends; Beam's worker waits for each key's
-  writes before it sends the next key's, so every stateful DoFn here derives from `StatefulFn`, whose
-  worker sends them all before waiting (`kappa.transforms.state_commit`).
 - Batch. The FnApiRunner and Flink's batch runner process every element of a key, then advance the
   watermark to the end of time and fire the timers in timestamp order (a timer set while firing, also
   in the past, fires in turn). State therefore never expires between two elements of a bounded input.
@@ -40,16 +37,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
-from kappa.transforms import state_commit
-
 EVENT_TIME = "event_time"
-
-
-class StatefulFn(beam.DoFn):
-    """A DoFn with user state, whose worker commits each bundle's state in one round trip."""
-
-    def setup(self) -> None:
-        state_commit.install()
 
 
 def fire_after(timer, at_ms: int, tag: str = "") -> None:

@@ -74,7 +74,7 @@ class BundleTally:
             yield beam.pvalue.TaggedOutput(TALLY_TAG, window.GlobalWindows.windowed_value(Tally(stream, measure, n)))
 
 
-class _TimelineFn(keyed_state.StatefulFn):
+class _TimelineFn(beam.DoFn):
     ENTRIES = BagStateSpec("entries", FastPrimitivesCoder())
     ACT = TimerSpec("act", TimeDomain.WATERMARK)
 
