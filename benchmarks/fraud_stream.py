@@ -17,6 +17,7 @@ Either way every payment's record in the results topic is checked against the ba
 arrives more out of order than the allowed lateness does not compare.
 """
 import argparse
+import collections
 import glob
 import heapq
 import json
@@ -190,6 +191,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 # Reading ends at lag 0, but scores wait for the watermark: the last come after it.
                 figures["scored_s"] = (max(written.values()) - running_ms) / 1000
                 figures["scored_payments_per_s"] = len(scored) / figures["scored_s"]
+                figures["scored_per_10s"] = sorted(collections.Counter(
+                    (ms - running_ms) // 10_000 * 10 for ms in written.values()).items())  # (s since start, scores)
             figures["results_match"] = fraud.digest(scored.values()) == expected
             figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, PIPELINE.default_late_topic(),
                                                           idle_s=1.5)) if _has_topic(broker) else 0
