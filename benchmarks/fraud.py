@@ -165,12 +165,12 @@ def stream_report(backlog: dict, steady: List[dict]) -> str:
              f"  backlog: {backlog['payments']:,} payments ({backlog['records']:,} records) at "
              f"{backlog['payments_per_s']:,.0f} payments/s ({backlog['throughput_per_s']:,.0f} records/s) from the "
              f"job's start to lag 0, {backlog['sustained_payments_per_s']:,.0f} payments/s from its first commit "
-             f"({backlog['first_commit_s']:.1f} s in); {backlog['scored_payments_per_s']:,.0f} payments/s scored "
-             f"(the last score {backlog['scored_s']:.1f} s after the start); results equal the limit's: "
-             f"{backlog['results_match']}, "
-             f"late {backlog['late']:,}; peak {backlog['peak_mb']:,.0f} MB (broker and Flink included)",
-             "    scores written per 10 s from the start: "
-             + ", ".join(f"{s}s {n:,}" for s, n in backlog["scored_per_10s"])]
+             f"({backlog['first_commit_s']:.1f} s in); results equal the limit's: {backlog['results_match']}, "
+             f"late {backlog['late']:,}; peak {backlog['peak_mb']:,.0f} MB (broker and Flink included)"]
+    if "scored_s" in backlog:  # absent when nothing was scored
+        lines.append(f"    {backlog['scored_payments_per_s']:,.0f} payments/s scored, the last score "
+                     f"{backlog['scored_s']:.1f} s after the start; scores written per 10 s from the start: "
+                     + ", ".join(f"{s}s {n:,}" for s, n in backlog["scored_per_10s"]))
     for run in steady:
         lines.append(f"  steady at {run['rate_payments_per_s']:,.0f} payments/s: {run['payments']:,} payments produced at "
                      f"{run['produced_payments_per_s']:,.0f}/s; consumer lag (records) "
