@@ -106,18 +106,19 @@ class WindowPartials:
                              "fixed windows without early firing by count only")
         self._aggregation = aggregation
         self._size_ms = spec.size_ms
+        self._offset_ms = spec.offset_ms
         self._values: Dict[Tuple[Hashable, int], List[Any]] = {}
 
     def add_all(self, events: Iterable[Any]) -> int:
         """Folds the events in; returns how many there were."""
         event_time_ms, key_value = self._aggregation.event_time_ms, self._aggregation.key_value
-        size_ms, table = self._size_ms, self._values
+        size_ms, offset_ms, table = self._size_ms, self._offset_ms, self._values
         count = 0
         for event in events:
             count += 1
             event_ms = event_time_ms(event)
             key, value = key_value(event)
-            slot = (key, event_ms - event_ms % size_ms)  # FixedWindows' start, offset 0
+            slot = (key, event_ms - (event_ms - offset_ms) % size_ms)  # FixedWindows' start
             values = table.get(slot)
             if values is None:
                 values = table[slot] = []

@@ -11,6 +11,7 @@ import math
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.transforms.window import IntervalWindow
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from kappa.transforms.windowing import Accumulation
@@ -27,10 +28,18 @@ def window_key(key: str, window_start_ms: int) -> str:
     return f"{key}:{window_start_ms}"
 
 
+Bounds = Callable[[IntervalWindow], Tuple[int, int]]  # a Beam window -> the [start, end) ms a result reports
+
+
+def window_bounds(win: IntervalWindow) -> Tuple[int, int]:
+    return win.start.micros // 1000, win.end.micros // 1000
+
+
 class _ToWindowResult(beam.DoFn):
-    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool):
+    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool, bounds: Bounds):
         self._key_field = key_field
         self._fields = fields
+        self._bounds = bounds
         # A backfill's one pane per window is its final, on-time result; Flink's batch runner leaves
         # its timing UNKNOWN.
         self._timing = {**_TIMING, PaneInfoTiming.UNKNOWN: "ON_TIME"} if bounded else _TIMING
@@ -39,12 +48,12 @@ class _ToWindowResult(beam.DoFn):
         self, keyed: Tuple[str, Any], win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam
     ) -> Iterable[Dict[str, Any]]:
         key, value = keyed
-        start_ms = win.start.micros // 1000
+        start_ms, end_ms = self._bounds(win)
         yield {
             "key": window_key(key, start_ms),
             self._key_field: key,
             "window_start": start_ms,
-            "window_end": win.end.micros // 1000,
+            "window_end": end_ms,
             **self._fields(value),
             "timing": self._timing[pane.timing],
             "is_last": pane.is_last,
@@ -56,17 +65,20 @@ class FormatWindowResults(beam.PTransform):
 
     The dict is `{"key": "<key>:<window_start_ms>", <key_field>: key, "window_start": ms,
     "window_end": ms, **fields(value), "timing": "EARLY"|"ON_TIME"|"LATE", "is_last": bool}`; `bounded`:
-    the input is a backfill's, whose one pane per window is on time whatever the runner says.
+    the input is a backfill's, whose one pane per window is on time whatever the runner says; `bounds`:
+    the interval a result reports for its Beam window, when the two differ (the window's own by default).
     """
 
-    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool = False):
+    def __init__(self, key_field: str, fields: Callable[[Any], Dict[str, Any]], bounded: bool = False,
+                 bounds: Bounds = window_bounds):
         super().__init__()
         self._key_field = key_field
         self._fields = fields
         self._bounded = bounded
+        self._bounds = bounds
 
     def expand(self, pcoll):
-        return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._fields, self._bounded))
+        return pcoll | beam.ParDo(_ToWindowResult(self._key_field, self._fields, self._bounded, self._bounds))
 
 
 class WindowFigures(beam.CombineFn):

@@ -84,12 +84,15 @@ class Accumulation(enum.Enum):
 class WindowSpec:
     """Event-time windowing, trigger, lateness and accumulation of one pipeline; all durations in ms.
 
-    `size_ms` is the window length for fixed and sliding windows and the gap for session windows.
+    `size_ms` is the window length for fixed and sliding windows and the gap for session windows;
+    `offset_ms` shifts where fixed and sliding windows start (Beam's offset: a window starts at
+    offset + k * period).
     """
 
     kind: WindowKind = WindowKind.FIXED
     size_ms: int = 60_000
     period_ms: Optional[int] = None
+    offset_ms: int = 0
     allowed_lateness_ms: int = 0
     early_firing_delay_ms: Optional[int] = None
     early_firing_count: Optional[int] = None
@@ -105,6 +108,10 @@ class WindowSpec:
                 raise ValueError("sliding --period must not exceed --window")
         elif self.period_ms is not None:
             raise ValueError("--period applies to sliding windows only")
+        if self.kind is WindowKind.SESSION and self.offset_ms:
+            raise ValueError("session windows have no offset")
+        if not 0 <= self.offset_ms < (self.period_ms or self.size_ms):
+            raise ValueError("a window offset must be at least 0 and less than the period")
         if self.allowed_lateness_ms < 0:
             raise ValueError("allowed lateness must not be negative")
         if self.early_firing_delay_ms is not None and (
@@ -123,10 +130,11 @@ class WindowSpec:
 
     def window_fn(self) -> window.WindowFn:
         size = _beam_duration(self.size_ms)
+        offset = Timestamp(micros=self.offset_ms * 1000)  # Beam takes offsets as timestamps
         if self.kind is WindowKind.FIXED:
-            return window.FixedWindows(size)
+            return window.FixedWindows(size, offset)
         if self.kind is WindowKind.SLIDING:
-            return window.SlidingWindows(size, _beam_duration(self.period_ms))
+            return window.SlidingWindows(size, _beam_duration(self.period_ms), offset)
         return window.Sessions(size)
 
     def trigger_fn(self) -> trigger.TriggerFn:
@@ -172,6 +180,8 @@ class WindowSpec:
         parts = [f"{self.kind.value} {format_duration_ms(self.size_ms)}"]
         if self.kind is WindowKind.SLIDING:
             parts.append(f"every {format_duration_ms(self.period_ms)}")
+        if self.offset_ms:
+            parts.append(f"offset {format_duration_ms(self.offset_ms)}")
         if self.early_firing_delay_ms is not None:
             parts.append(f"early every {format_duration_ms(self.early_firing_delay_ms)}")
         if self.early_firing_count is not None:
@@ -185,6 +195,7 @@ class WindowSpec:
             "kind": self.kind.value,
             "size_ms": self.size_ms,
             "period_ms": self.period_ms,
+            "offset_ms": self.offset_ms,
             "allowed_lateness_ms": self.allowed_lateness_ms,
             "early_firing_delay_ms": self.early_firing_delay_ms,
             "early_firing_count": self.early_firing_count,
