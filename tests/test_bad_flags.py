@@ -318,7 +318,7 @@ def test_replay_says_it_ignores_workers(small, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["schema", "check", "orders", "{schema}"], "unknown schema subject 'orders' (known: device, order, orders-per-minute, payment, payment-score, region-minute-sales)"),
+    (["schema", "check", "orders", "{schema}"], "unknown schema subject 'orders' (known: cell-surge, device, driver-location, heartbeat, order, orders-per-minute, payment, payment-score, region-minute-sales, ride-request, show-minute-viewers, viewing-session)"),
     (["schema", "check", "order", "{missing}"], "cannot read {missing}: No such file or directory"),
     (["schema", "check", "order", "{not_json}"],
      "{not_json} is not JSON: Expecting value: line 1 column 1 (char 0)"),
@@ -377,6 +377,9 @@ def test_run_help_lists_the_pipelines(capsys):
     assert out.startswith("usage: kappa run [-h] [--input STREAM=PATH]")
     assert out.endswith(
         "pipelines:\n"
+        "  concurrent-viewers     distinct viewers per show per minute from viewing sessions of heartbeats (gap 90s), "
+        "and every session [sessions: session 90s, lateness 0ms, accumulating; minutes: sliding 2m, every 1m, "
+        "offset 30s, lateness 0ms, accumulating]\n"
         "  fraud-scoring          each payment scored against its device's logins and recent payments and its "
         "account's day of payments; alerts at a score of 50 [device_logins: [t - 30m, t]; device_payments: "
         "(t - 1m, t]; account_payments: [t - 1d, t); lateness 0ms]\n"
@@ -405,7 +408,7 @@ def test_run_name_help_shows_the_pipelines_inputs_outputs_and_windowing(capsys):
     assert page.splitlines()[-1] == ("windowing: fixed 1m, lateness 0ms, accumulating (the windowing flags "
                                      "below change it; --mode batch gives one final pane per window)")
     assert kappa(capsys, "run", "no-such-pipeline", "--help") == (
-        2, "", "kappa: error: unknown pipeline 'no-such-pipeline' (known: fraud-scoring, live-sales, orders-per-minute)\n")
+        2, "", "kappa: error: unknown pipeline 'no-such-pipeline' (known: concurrent-viewers, fraud-scoring, live-sales, orders-per-minute)\n")
 
 
 def test_every_flag_says_its_default_and_run_groups_them():

@@ -1,0 +1,310 @@
+"""Concurrent viewers per show and minute, from the heartbeats players send while a show plays.
+
+A player sends a heartbeat about every 30 s. A viewer's heartbeats of a show form viewing sessions as
+Beam's session windows define them (`VIEWING`, gap `--gap`, default 90 s): in event-time order, a new
+session whenever the next heartbeat is at least the gap after the previous one; a session runs from
+its first heartbeat to its last. Two outputs:
+- `results`: per show and minute [M, M + 60 s), the distinct viewers with a session of the show that
+  touches the minute (`M <= last` and `first < M + 60 s`); minutes nobody watched are not written;
+- `sessions`: every session once, with its distinct heartbeat times counted (a redelivery counts once).
+
+When a minute is final. A viewer's session touches minute M exactly when the viewer has a heartbeat
+in M, or two consecutive heartbeats h < M <= M + 60 s <= h' less than the gap apart (`covers_minute`).
+So only heartbeats in [M - r, M + 60 s + r), r = max(0, gap - 60 s), can decide M: each minute is a
+window of that span (`minute_windows`: sliding, 60 s apart, declared from the session spec), and its
+on-time result is emitted when the watermark passes M + max(60 s, gap). By then every session that
+could still come to touch M has: a later heartbeat can neither fall in M nor bridge it. A heartbeat
+arriving later, within the allowed lateness, gives the minute a late pane (accumulating: the whole
+count); with `--early-firing`, early panes count what has arrived so far.
+
+A session is final once the watermark has passed its last heartbeat + gap + allowed lateness: only a
+heartbeat before that could still extend it or merge it with another. Each session is written then,
+once: the panes of a session window that a later heartbeat merged into a larger one are dropped.
+
+Too late: a heartbeat more than the allowed lateness behind the watermark (`BehindWatermark`) goes to
+the `late` output; every window that holds a heartbeat ends after it, so no window drops one silently.
+
+State: a viewer's own state (its session windows and pending sessions, keyed by viewer and show) is
+gone once the watermark passes its last heartbeat + gap + allowed lateness. Its heartbeat times also
+sit in its show's minute windows until each closes, at M + max(60 s, gap) + allowed lateness: the
+last one at most max(60 s, 2 gap - 60 s) after its last heartbeat (150 s at the default gap).
+
+Tally: heartbeats used (distinct heartbeats of the written sessions) and duplicates (redeliveries).
+
+    kappa run concurrent-viewers --input 'archive/*.avro' --output out/
+    kappa run concurrent-viewers --mode stream --runner flink --input-topic heartbeats=heartbeats \\
+        --allowed-lateness 2m
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows, IntervalWindow
+
+from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
+from kappa.transforms.aggregation import Arrives
+from kappa.transforms.distinct_count import DistinctCount, DistinctCountPanes
+from kappa.transforms.keyed_timeline import KeyedTimeline, Step
+from kappa.transforms.tally import DUPLICATES, USED, Tally
+from kappa.transforms.window_result import FormatWindowResults, WindowFigures
+from kappa.transforms.windowing import WindowKind, WindowSpec
+
+HEARTBEATS, SESSIONS = "heartbeats", "sessions"
+MINUTE_MS = 60_000
+VIEWING = WindowSpec(kind=WindowKind.SESSION, size_ms=90_000)  # size_ms: the session gap
+
+ViewerShow = Tuple[str, str]
+# A session pane: first and last heartbeat, distinct heartbeat times, heartbeats received (redeliveries too).
+SessionEntry = Tuple[int, int, int, int]
+FIRST, LAST, DISTINCT, SEEN = range(4)
+
+
+def reach_ms(gap_ms: int) -> int:
+    """How far before and after a minute a heartbeat can still decide it: a bridge spans less than the gap."""
+    return max(0, gap_ms - MINUTE_MS)
+
+
+def minute_windows(sessions: WindowSpec) -> WindowSpec:
+    """Minute M as the window [M - r, M + 60 s + r), r = `reach_ms(gap)`, with the session spec's trigger,
+    lateness and accumulation: sliding windows of 60 s + 2r every 60 s, starting r before each minute."""
+    reach = reach_ms(sessions.size_ms)
+    return dataclasses.replace(sessions, kind=WindowKind.SLIDING, size_ms=MINUTE_MS + 2 * reach,
+                               period_ms=MINUTE_MS, offset_ms=-reach % MINUTE_MS)
+
+
+def covers_minute(times: Sequence[int], minute_ms: int, gap_ms: int) -> bool:
+    """Whether a session of these sorted distinct heartbeat times touches [minute, minute + 60 s)."""
+    after = bisect.bisect_left(times, minute_ms)  # the first heartbeat at or after the minute's start
+    if after == len(times):
+        return False
+    if times[after] < minute_ms + MINUTE_MS:
+        return True
+    return after > 0 and times[after] - times[after - 1] < gap_ms
+
+
+ViewerTimes = Tuple[Dict[str, Set[int]], int]  # each viewer's heartbeat times, and heartbeats received
+
+
+class ViewerTimesFn(beam.CombineFn):
+    """(viewer_id, event_time) -> each viewer's distinct heartbeat times in the window."""
+
+    def create_accumulator(self) -> ViewerTimes:
+        return {}, 0
+
+    def add_input(self, accumulator: ViewerTimes, element: Tuple[str, int]) -> ViewerTimes:
+        times, seen = accumulator
+        viewer, event_ms = element
+        viewer_times = times.get(viewer)
+        if viewer_times is None:
+            times[viewer] = {event_ms}
+        else:
+            viewer_times.add(event_ms)
+        return times, seen + 1
+
+    def merge_accumulators(self, accumulators: Iterable[ViewerTimes]) -> ViewerTimes:
+        accumulators = iter(accumulators)
+        times, seen = next(accumulators, None) or self.create_accumulator()  # the first, extended in place
+        for other_times, other_seen in accumulators:
+            for viewer, viewer_times in other_times.items():
+                mine = times.get(viewer)
+                if mine is None:
+                    times[viewer] = viewer_times
+                else:
+                    mine |= viewer_times
+            seen += other_seen
+        return times, seen
+
+    def extract_output(self, accumulator: ViewerTimes) -> ViewerTimes:
+        return accumulator
+
+
+class MinuteOfWindow:
+    """A minute window's Beam interval -> the minute it decides, [start + r, start + r + 60 s)."""
+
+    def __init__(self, reach: int):
+        self._reach = reach
+
+    def __call__(self, win: IntervalWindow) -> Tuple[int, int]:
+        start = win.start.micros // 1000 + self._reach
+        return start, start + MINUTE_MS
+
+
+class _ViewersOfMinute(beam.DoFn):
+    """(show_id, ViewerTimes) per pane of a minute window -> (show_id, DistinctCount(viewers, seen)),
+    for a minute somebody watched."""
+
+    def __init__(self, gap_ms: int):
+        self._gap_ms = gap_ms
+        self._minute_of = MinuteOfWindow(reach_ms(gap_ms))
+
+    def process(self, keyed: Tuple[str, ViewerTimes], win=beam.DoFn.WindowParam):
+        show, (times, seen) = keyed
+        minute_ms, gap_ms = self._minute_of(win)[0], self._gap_ms
+        viewers = sum(covers_minute(sorted(viewer_times), minute_ms, gap_ms) for viewer_times in times.values())
+        if viewers:
+            yield show, DistinctCount(distinct=viewers, seen=seen)
+
+
+SessionTimes = Tuple[Set[int], int]  # distinct heartbeat times, heartbeats received
+
+
+class SessionFn(beam.CombineFn):
+    """Heartbeat event times of a session window -> its SessionEntry (None for a pane without any)."""
+
+    def create_accumulator(self) -> SessionTimes:
+        return set(), 0
+
+    def add_input(self, accumulator: SessionTimes, event_ms: int) -> SessionTimes:
+        times, seen = accumulator
+        times.add(event_ms)
+        return times, seen + 1
+
+    def merge_accumulators(self, accumulators: Iterable[SessionTimes]) -> SessionTimes:
+        accumulators = iter(accumulators)
+        times, seen = next(accumulators, None) or self.create_accumulator()  # the first, extended in place
+        for other_times, other_seen in accumulators:
+            times |= other_times
+            seen += other_seen
+        return times, seen
+
+    def extract_output(self, accumulator: SessionTimes) -> Optional[SessionEntry]:
+        times, seen = accumulator
+        return (min(times), max(times), len(times), seen) if times else None
+
+
+def superseded(entry: SessionEntry, entries: Iterable[SessionEntry]) -> bool:
+    """Whether another pane of the key holds this one: a later pane of the same session, or the pane of a
+    session it was merged into."""
+    return any(other != entry and other[FIRST] <= entry[FIRST] and entry[LAST] <= other[LAST]
+               and other[DISTINCT] >= entry[DISTINCT] for other in entries)
+
+
+def session_record(key: ViewerShow, entry: SessionEntry) -> Dict[str, Any]:
+    viewer, show = key
+    return {"key": f"{viewer}:{show}:{entry[FIRST]}", "viewer_id": viewer, "show_id": show,
+            "first": entry[FIRST], "last": entry[LAST], "heartbeats": entry[DISTINCT]}
+
+
+class FinalSessions:
+    """The `KeyedTimeline` logic that writes each session once, when final: its panes wait until the
+    watermark has passed last + gap + lateness, and a pane held by another is dropped."""
+
+    def __init__(self, gap_ms: int, lateness_ms: int):
+        self._settles_ms = gap_ms + lateness_ms
+
+    def points(self, entry: SessionEntry) -> Tuple[int]:
+        return (entry[LAST] + self._settles_ms,)
+
+    def act(self, key: ViewerShow, entries: List[SessionEntry], now_ms: int) -> Step:
+        distinct = set(entries)
+        outputs, kept, tally = [], [], []
+        for entry in distinct:
+            if superseded(entry, distinct):
+                continue
+            if entry[LAST] + self._settles_ms > now_ms:
+                kept.append(entry)
+                continue
+            outputs.append((now_ms, session_record(key, entry)))
+            tally.append(Tally(HEARTBEATS, USED, entry[DISTINCT]))
+            if entry[SEEN] > entry[DISTINCT]:
+                tally.append(Tally(HEARTBEATS, DUPLICATES, entry[SEEN] - entry[DISTINCT]))
+        return Step(outputs=outputs, kept=kept, tally=tally)
+
+
+def _by_show(heartbeat: Any) -> Tuple[str, Tuple[str, int]]:
+    return heartbeat.show_id, (heartbeat.viewer_id, heartbeat.event_time)
+
+
+def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, int]:
+    return (heartbeat.viewer_id, heartbeat.show_id), heartbeat.event_time
+
+
+def _has_heartbeats(keyed: Tuple[ViewerShow, Optional[SessionEntry]]) -> bool:
+    """Flink emits a pane without inputs when a window's end and garbage-collection timers fire together."""
+    return keyed[1] is not None
+
+
+def _viewers(value: DistinctCount) -> Dict[str, int]:
+    return {"viewers": value.distinct}
+
+
+class CountViewers(beam.PTransform):
+    """Heartbeats -> (show_id, DistinctCount) per pane of each minute somebody watched."""
+
+    def __init__(self, sessions: WindowSpec):
+        super().__init__()
+        self._sessions = sessions
+
+    def expand(self, heartbeats):
+        minutes = minute_windows(self._sessions)
+        return (heartbeats
+                | "ByShow" >> beam.Map(_by_show).with_output_types(Tuple[str, Tuple[str, int]])
+                | "MinuteWindows" >> minutes.window_into()
+                | "GatherViewers" >> beam.CombinePerKey(ViewerTimesFn())
+                | "ViewersOfMinute" >> beam.ParDo(_ViewersOfMinute(self._sessions.size_ms))
+                | "CountOnce" >> DistinctCountPanes(minutes, HEARTBEATS)).counts
+
+
+class Sessionize(beam.PTransform):
+    """Heartbeats -> (session records, tally), each session once, when final."""
+
+    def __init__(self, sessions: WindowSpec):
+        super().__init__()
+        self._sessions = sessions
+
+    def expand(self, heartbeats):
+        spec = self._sessions
+        final = (heartbeats
+                 | "ByViewerShow" >> beam.Map(_by_viewer_show).with_output_types(Tuple[ViewerShow, int])
+                 | "SessionWindows" >> spec.window_into()
+                 | "GatherSessions" >> beam.CombinePerKey(SessionFn())
+                 | "DropEmptyPanes" >> beam.Filter(_has_heartbeats).with_output_types(
+                     Tuple[ViewerShow, Tuple[int, int, int, int]])
+                 | "Unwindowed" >> beam.WindowInto(GlobalWindows())
+                 | "FinalSessions" >> KeyedTimeline(FinalSessions(spec.size_ms, spec.allowed_lateness_ms),
+                                                     Dict[str, Any]))
+        return final.outputs, final.tally
+
+
+@dataclasses.dataclass(frozen=True)
+class ConcurrentViewers(Pipeline):
+    name: ClassVar[str] = "concurrent-viewers"
+    description: ClassVar[str] = ("distinct viewers per show per minute from viewing sessions of heartbeats "
+                                  "(gap 90s), and every session")
+    inputs: ClassVar[Mapping[str, Input]] = {HEARTBEATS: Input("heartbeat", key="viewer_id")}
+    outputs: ClassVar[Mapping[str, Output]] = {
+        MAIN_OUTPUT: Output("show-minute-viewers", topic="concurrent-viewers",
+                            doc="one result per pane: {key, show_id, window_start, window_end, viewers, timing, "
+                                "is_last}"),
+        SESSIONS: Output("viewing-session", topic="viewing-sessions",
+                         doc="every session once, when final: {key, viewer_id, show_id, first, last, heartbeats}"),
+    }
+
+    spec: Optional[WindowSpec] = VIEWING
+
+    def configured(self, spec: Optional[WindowSpec] = None,
+                   allowed_lateness_ms: Optional[int] = None) -> "ConcurrentViewers":
+        if spec is not None and spec.kind is not WindowKind.SESSION:
+            raise ValueError(f"{self.name} windows viewing sessions: set their gap with --gap, "
+                             f"not --window-kind {spec.kind.value}")
+        return super().configured(spec, allowed_lateness_ms)
+
+    def windowing(self) -> Dict[str, WindowSpec]:
+        return {SESSIONS: self.spec, "minutes": minute_windows(self.spec)}
+
+    def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
+        heartbeats = streams[HEARTBEATS]
+        viewers = heartbeats | "CountViewers" >> CountViewers(self.spec)
+        sessions, tally = heartbeats | "Sessionize" >> Sessionize(self.spec)
+        minute_of = MinuteOfWindow(reach_ms(self.spec.size_ms))
+        return {MAIN_OUTPUT: viewers | "Format" >> FormatWindowResults("show_id", _viewers, self.bounded, minute_of),
+                SESSIONS: sessions, TALLY: tally}
+
+    def figures(self) -> WindowFigures:
+        return WindowFigures("show_id", ("viewers",), self.spec.accumulation)
+
+
+PIPELINE = ConcurrentViewers()
