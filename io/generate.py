@@ -7,14 +7,16 @@ malformed. The same seed always gives the same archive, byte for byte.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import gc
 import hashlib
 import json
 import math
 import os
 import random
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Set, Tuple
 
 import fastavro
 
@@ -73,6 +75,67 @@ def arrival_delay_ms(rng: random.Random, straggler_rate: float, max_straggler_de
     else:
         delay = int(rng.expovariate(1 / 800))
     return delay if max_delay_ms is None else min(delay, max_delay_ms)
+
+
+class Delivery(Protocol):
+    """How a generator's records arrive: the fields its config shares with every other generator's."""
+
+    duplicate_rate: float
+    straggler_rate: float
+    max_straggler_delay_ms: int
+    max_delay_ms: Optional[int]
+    malformed: int
+
+
+def deliveries(rng: random.Random, records: Sequence[dict],
+               config: Delivery) -> Tuple[List[Tuple[int, int, int, dict]], Set[int]]:
+    """Each record's delivery (copy 0) and, for about `duplicate_rate` of them, a redelivery (copy 1) up to
+    30 s later, as (arrival_ms, seq, copy, record) in arrival order; and the seqs of the `malformed`
+    records to break, which are never redelivered."""
+    malformed_at = set(rng.sample(range(len(records)), min(config.malformed, len(records))))
+    timed: List[Tuple[int, int, int, dict]] = []
+    for seq, record in enumerate(records):
+        event_time = record["event_time"]
+        arrival = event_time + arrival_delay_ms(rng, config.straggler_rate, config.max_straggler_delay_ms,
+                                                config.max_delay_ms)
+        timed.append((arrival, seq, 0, record))
+        if seq not in malformed_at and rng.random() < config.duplicate_rate:
+            again = arrival + rng.randrange(50, 30_000)
+            if config.max_delay_ms is not None:
+                again = min(again, event_time + config.max_delay_ms)
+            timed.append((again, seq, 1, record))
+    timed.sort()  # (arrival, seq, copy) is unique, so records are never compared
+    return timed, malformed_at
+
+
+class StreamArrivals(NamedTuple):
+    """One stream's records as they arrive."""
+
+    timed: List[Tuple[int, object]]  # (arrival_ms, record) in arrival order
+    events: int  # distinct records, malformed ones included
+    malformed: int
+
+
+def stream_arrivals(rng: random.Random, breakage: random.Random, records: Sequence[dict], config: Delivery,
+                    as_text: bool, malformed: Callable[[random.Random, dict, bool], object]) -> StreamArrivals:
+    """A stream's `deliveries`, each malformed one broken by `malformed(breakage, record, as_text)`."""
+    timed, malformed_at = deliveries(rng, records, config)
+    arrived = [(arrival, malformed(breakage, record, as_text) if seq in malformed_at else record)
+               for arrival, seq, _, record in timed]
+    return StreamArrivals(arrived, len(records), len(malformed_at))
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Records hold no reference cycles; the cycle collector, run as millions of them are made, would
+    only scan the ones made before again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
@@ -164,6 +227,17 @@ def write_hourly_files(by_hour: Dict[int, List[object]], output_dir: str, prefix
                                 sync_marker=hashlib.md5(name.encode()).digest())
         files.append(path)
     return files
+
+
+def write_stream(arrived: StreamArrivals, output_dir: str, prefix: str, fmt: str,
+                 subject: str) -> GeneratedArchive:
+    """A stream's records in files per hour of arrival (`write_hourly_files`), with their counts."""
+    by_hour: Dict[int, List[object]] = {}
+    for arrival, record in arrived.timed:
+        by_hour.setdefault(arrival // HOUR_MS, []).append(record)
+    files = write_hourly_files(by_hour, output_dir, prefix, fmt, subject)
+    return GeneratedArchive(files=files, records=len(arrived.timed), duplicates=len(arrived.timed) - arrived.events,
+                            malformed=arrived.malformed)
 
 
 def write_archive(config: GeneratorConfig, output_dir: str, fmt: str) -> GeneratedArchive:

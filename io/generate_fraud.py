@@ -23,16 +23,14 @@ for byte, and both formats carry the same valid records.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import dataclasses
-import gc
 import itertools
 import json
 import math
 import operator
 import os
 import random
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from kappa.io import generate
 
@@ -224,53 +222,20 @@ def _malformed(rng: random.Random, valid: dict, as_text: bool, stream: _Stream) 
     return rng.choice(text_breaks)
 
 
-class StreamArrivals(NamedTuple):
-    """One stream's records as they arrive."""
-
-    timed: List[Tuple[int, object]]  # (arrival_ms, record) in arrival order
-    events: int  # distinct records, malformed ones included
-    malformed: int
-
-
 def _arrivals(rng: random.Random, breakage: random.Random, records: List[dict], config: FraudConfig,
-              as_text: bool, stream: _Stream) -> StreamArrivals:
-    malformed_at = set(rng.sample(range(len(records)), min(config.malformed, len(records))))
-    timed: List[Tuple[int, int, int, dict]] = []
-    for seq, record in enumerate(records):
-        event_time = record["event_time"]
-        arrival = event_time + generate.arrival_delay_ms(
-            rng, config.straggler_rate, config.max_straggler_delay_ms, config.max_delay_ms)
-        timed.append((arrival, seq, 0, record))
-        if seq not in malformed_at and rng.random() < config.duplicate_rate:
-            again = arrival + rng.randrange(50, 30_000)
-            if config.max_delay_ms is not None:
-                again = min(again, event_time + config.max_delay_ms)
-            timed.append((again, seq, 1, record))
-    timed.sort()  # (arrival, seq, copy) is unique, so records are never compared
+              as_text: bool, stream: _Stream) -> generate.StreamArrivals:
+    timed, malformed_at = generate.deliveries(rng, records, config)
     v2_from = generate.first_latest_hour({t[0] // generate.HOUR_MS for t in timed}) * generate.HOUR_MS
     arrived: List[Tuple[int, object]] = []
     for arrival, seq, copy, record in timed:
         if copy == 0 and arrival >= v2_from:
             record[stream.optional_field] = stream.optional_value(rng)
         arrived.append((arrival, _malformed(breakage, record, as_text, stream) if seq in malformed_at else record))
-    return StreamArrivals(arrived, len(records), len(malformed_at))
+    return generate.StreamArrivals(arrived, len(records), len(malformed_at))
 
 
-@contextlib.contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Records hold no reference cycles; the cycle collector, run as millions of them are made, would
-    only scan the ones made before again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-@_without_cycle_collection()
-def fraud_arrivals(config: FraudConfig, as_text: bool) -> Dict[str, StreamArrivals]:
+@generate.without_cycle_collection()
+def fraud_arrivals(config: FraudConfig, as_text: bool) -> Dict[str, generate.StreamArrivals]:
     """Per stream, "payments" and "devices", its records in arrival order; a record is a dict, or text
     for a malformed JSON line."""
     rng = random.Random(config.seed)
@@ -293,15 +258,8 @@ def fraud_arrivals(config: FraudConfig, as_text: bool) -> Dict[str, StreamArriva
 def write_fraud_archive(config: FraudConfig, output_dir: str, fmt: str) -> GeneratedFraudArchive:
     """`<output_dir>/payments/payments-YYYYmmdd-HH.<jsonl|avro>` and `<output_dir>/devices/devices-...`,
     one file per hour of arrival (`generate.write_hourly_files`)."""
-    written = {}
     arrivals = fraud_arrivals(config, as_text=(fmt == "jsonl"))
-    for stream in (PAYMENTS, DEVICES):
-        timed, events, malformed = arrivals[stream.name]
-        by_hour: Dict[int, List[object]] = {}
-        for arrival, record in timed:
-            by_hour.setdefault(arrival // generate.HOUR_MS, []).append(record)
-        files = generate.write_hourly_files(by_hour, os.path.join(output_dir, stream.name), stream.name, fmt,
-                                            stream.subject)
-        written[stream.name] = generate.GeneratedArchive(files=files, records=len(timed),
-                                                         duplicates=len(timed) - events, malformed=malformed)
-    return GeneratedFraudArchive(**written)
+    return GeneratedFraudArchive(**{
+        stream.name: generate.write_stream(arrivals[stream.name], os.path.join(output_dir, stream.name), stream.name,
+                                           fmt, stream.subject)
+        for stream in (PAYMENTS, DEVICES)})

@@ -7,7 +7,8 @@
     kappa stop JOB --savepoint DIR [--flink-master HOST:PORT]
     kappa produce orders --input PATH --topic orders [--rate N/s] [--value-format avro|json]
     kappa consume TOPIC [--limit N] [--idle 5s]
-    kappa generate orders --output DIR [--format avro|jsonl] [--events N] [--hours H] [--seed S]
+    kappa generate orders|fraud|viewers|surge --output DIR [--format avro|jsonl] [--events N] [--hours H]
+                   [--seed S] [--duplicate-rate R] [--malformed N]
     kappa pipelines
     kappa schema check SUBJECT FILE [--compatibility MODE]
     kappa --version
@@ -33,8 +34,8 @@ from kappa.runners.quiet import silence_google_client_warnings
 
 silence_google_client_warnings()
 
-from kappa.io import (contracts, generate, generate_fraud, input_files, kafka, readers, webhook,  # noqa: E402
-                      wire_format, writers)
+from kappa.io import (contracts, generate, generate_fraud, generate_surge, generate_viewers,  # noqa: E402
+                      input_files, kafka, readers, webhook, wire_format, writers)
 from kappa.io.dead_letter import json_default
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import Compatibility, InvalidSchema, SchemaRegistry
@@ -158,15 +159,18 @@ def _parser() -> argparse.ArgumentParser:
     flags.add_bootstrap_flag(consume)
 
     gen = commands.add_parser("generate", help="write a seeded archive of events")
-    gen.add_argument("kind", choices=["orders", "fraud"],
+    gen.add_argument("kind", choices=["orders", "fraud", "viewers", "surge"],
                      help="orders: the orders input (orders-per-minute, live-sales); fraud: the payments and "
-                          "devices inputs of fraud-scoring, in DIR/payments and DIR/devices")
+                          "devices inputs of fraud-scoring, in DIR/payments and DIR/devices; viewers: the "
+                          "heartbeats input of concurrent-viewers; surge: the requests and drivers inputs of "
+                          "surge-pricing, in DIR/requests and DIR/drivers")
     gen.add_argument("--output", required=True, metavar="DIR", help="the folder for the archive's files (required)")
     gen.add_argument("--format", choices=[f.value for f in readers.RecordFormat], default="avro",
                      help="the files' format")
     defaults = generate.GeneratorConfig()
     gen.add_argument("--events", type=int, default=defaults.events,
-                     help="distinct orders, or distinct payments for fraud, at least 1")
+                     help="distinct orders; for fraud, distinct payments; for viewers, distinct heartbeats; "
+                          "for surge, distinct requests and driver locations together; at least 1")
     gen.add_argument("--hours", type=int, default=defaults.hours,
                      help=f"of event time, one file per hour of arrival; 1 to {MAX_GENERATED_HOURS}")
     gen.add_argument("--seed", type=int, default=defaults.seed, help="the same seed gives the same archive")
@@ -404,6 +408,15 @@ def _generate(args: argparse.Namespace) -> int:
                                            duplicate_rate=args.duplicate_rate, malformed=args.malformed)
         written = generate_fraud.write_fraud_archive(fraud, args.output, args.format)
         archives = {"payment": written.payments, "device": written.devices}
+    elif args.kind == "viewers":
+        viewers = generate_viewers.ViewersConfig(heartbeats=args.events, hours=args.hours, seed=args.seed,
+                                                 duplicate_rate=args.duplicate_rate, malformed=args.malformed)
+        archives = {"heartbeat": generate_viewers.write_viewers_archive(viewers, args.output, args.format)}
+    elif args.kind == "surge":
+        surge = generate_surge.SurgeConfig(events=args.events, hours=args.hours, seed=args.seed,
+                                           duplicate_rate=args.duplicate_rate, malformed=args.malformed)
+        surge_archive = generate_surge.write_surge_archive(surge, args.output, args.format)
+        archives = {"ride-request": surge_archive.requests, "driver-location": surge_archive.drivers}
     else:
         config = generate.GeneratorConfig(events=args.events, hours=args.hours, seed=args.seed,
                                           duplicate_rate=args.duplicate_rate, malformed=args.malformed)
