@@ -4,6 +4,11 @@ to the plain-Python reference (`tests/viewers_reference.py`); and whole runs of 
 concurrent-viewers` on a generated archive: backfill on the direct runner and on Flink, replay, and a
 stream through Kafka and a Flink session cluster, all giving the reference's final records."""
 import dataclasses
+import json
+import subprocess
+import sys
+import time
+import uuid
 
 import apache_beam as beam
 import pytest
@@ -12,9 +17,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Timestamp
 
+from kappa.io import generate_viewers, writers
+from kappa.io.contracts import epoch_ms
 from kappa.io.replay import AddElements, ReplayStreams
 from kappa.pipelines.concurrent_viewers import PIPELINE, SESSIONS, covers_minute, minute_windows
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY
+from kappa.runners import cli
+from tests import test_streaming as streaming
 from tests import viewers_reference as reference
 from tests.test_event_time import RUNNERS
 from tests.test_fraud_scoring import _summed
@@ -86,3 +95,133 @@ def test_minute_windows_reach_a_bridge_either_side(gap_s, size_s, offset_s):
     spec = minute_windows(dataclasses.replace(PIPELINE.spec, size_ms=gap_s * 1000, allowed_lateness_ms=5_000))
     assert (spec.size_ms, spec.period_ms, spec.offset_ms, spec.allowed_lateness_ms) == (
         size_s * 1000, 60_000, offset_s * 1000, 5_000)
+
+
+def _outputs(out):
+    return ({r["key"]: r for r in writers.read_json_lines(str(out), MAIN_OUTPUT)},
+            {r["key"]: r for r in writers.read_json_lines(str(out), SESSIONS)})
+
+
+def test_replay_sends_a_too_late_heartbeat_to_the_late_output(tmp_path):
+    """A heartbeat more than the lateness behind the replay's watermark is in `late`, in no session or
+    minute, and counted as too late."""
+    beats = [("v1", "s1", 0), ("v1", "s1", 30_000), ("v2", "s1", 400_000), ("v1", "s1", 60_000)]
+    archive = tmp_path / "heartbeats.jsonl"
+    archive.write_text("".join(json.dumps({"viewer_id": v, "show_id": s, "event_time": t}) + "\n" for v, s, t in beats))
+    out = tmp_path / "out"
+    assert cli.main(["run", "concurrent-viewers", "--input", str(archive), "--output", str(out), "--mode", "replay",
+                     "--allowed-lateness", "5m"]) == 0
+    results, sessions = _outputs(out)
+    kept = [{"viewer_id": v, "show_id": s, "event_time": t} for v, s, t in beats[:3]]
+    assert sessions == reference.sessions(kept)
+    assert {key: r["viewers"] for key, r in results.items()} == {
+        key: r["viewers"] for key, r in reference.minute_viewers(reference.sessions(kept)).items()}
+    [late] = writers.read_json_lines(str(out), writers.LATE)
+    assert (late["stream"], late["record"], late["watermark"]) == (
+        "heartbeats", {"viewer_id": "v1", "show_id": "s1", "event_time": 60_000}, 395_000)
+    summary = json.loads((out / writers.SUMMARY).read_text())
+    assert summary["streams"] == {"heartbeats": {"records_in": 4, "used": 3, "duplicates": 0, "dead_letters": 0,
+                                                 "too_late": 1}}
+
+
+def test_only_session_windows_configure_it(capsys):
+    assert cli.main(["run", "concurrent-viewers", "--window-kind", "fixed", "--input", "x", "--output", "y"]) == 2
+    assert capsys.readouterr().err == ("kappa: error: concurrent-viewers windows viewing sessions: set their gap "
+                                       "with --gap, not --window-kind fixed\n")
+
+
+ARCHIVE = generate_viewers.ViewersConfig(heartbeats=6_000, hours=2, seed=11, duplicate_rate=0.02, malformed=12)
+SUMMARY_AS_RUN = ("runner", "mode", "input", "output", "elapsed_s", "events_per_s")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("viewers-archive")
+    generate_viewers.write_viewers_archive(ARCHIVE, str(root), "jsonl")
+    return root
+
+
+def _run(archive, out, *flags):
+    assert cli.main(["run", "concurrent-viewers", "--input", str(archive), "--output", str(out), *flags]) == 0
+    results, sessions = _outputs(out)
+    dead_letters = sorted(map(json.dumps, writers.read_json_lines(str(out), writers.DEAD_LETTERS)))
+    summary = json.loads((out / writers.SUMMARY).read_text())
+    return results, sessions, dead_letters, {k: v for k, v in summary.items() if k not in SUMMARY_AS_RUN}
+
+
+@pytest.fixture(scope="module")
+def backfill(archive, tmp_path_factory):
+    return _run(archive, tmp_path_factory.mktemp("backfill"))
+
+
+def test_backfill_equals_the_reference_and_reconciles(archive, backfill):
+    results, sessions, dead_letters, summary = backfill
+    expected_sessions = reference.sessions(reference.valid_heartbeats(sorted(archive.iterdir())))
+    assert sessions == expected_sessions
+    assert results == reference.minute_viewers(expected_sessions)
+    assert len(dead_letters) == 12
+    streams = summary["streams"]["heartbeats"]
+    assert streams["used"] == sum(s["heartbeats"] for s in expected_sessions.values()) == 6_000 - 12  # malformed among them
+    assert streams["records_in"] == streams["used"] + streams["duplicates"] + 12
+    assert (streams["dead_letters"], streams["too_late"], summary["failed_check"]) == (12, 0, None)
+    assert summary["outputs"] == {MAIN_OUTPUT: len(results), SESSIONS: len(sessions)}
+
+
+def test_backfill_on_flink_equals_the_direct_runner(archive, backfill, tmp_path, flink_job_server):
+    assert _run(archive, tmp_path / "flink", "--runner", "flink", "--parallelism", "2") == backfill
+
+
+def test_replay_with_enough_lateness_equals_the_backfill(archive, backfill, tmp_path):
+    results, sessions, dead_letters, summary = _run(archive, tmp_path / "replay", "--mode", "replay",
+                                                    "--runner", "flink", "--allowed-lateness", "10m")
+    finals = {key: {**r, "timing": "ON_TIME", "is_last": True} for key, r in results.items()}
+    assert (finals, sessions, dead_letters) == backfill[:3]
+    assert summary["streams"] == backfill[3]["streams"]
+
+
+def test_stream_on_session_cluster_equals_the_backfill(archive, backfill, kafka_broker, flink_cluster):
+    """Heartbeats produced to Kafka, sessions and minutes on a Flink session cluster: each minute's latest
+    pane counts what the backfill counts, every session is the backfill's, malformed records are dead
+    letters and none is late."""
+    suffix = uuid.uuid4().hex[:8]
+    topic = {name: f"{name}-{suffix}" for name in ("heartbeats", MAIN_OUTPUT, SESSIONS, "dead", "late")}
+    assert cli.main(["produce", "heartbeats", "--input", str(archive), "--topic", topic["heartbeats"],
+                     "--bootstrap-servers", kafka_broker.bootstrap_servers]) == 0
+    job_name = f"concurrent-viewers-{suffix}"
+    submitted = subprocess.run(
+        [sys.executable, "-m", "kappa.runners.cli", "run", "concurrent-viewers", "--mode", "stream", "--runner", "flink",
+         *streaming.cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", kafka_broker.bootstrap_servers,
+         f"--input-topic=heartbeats={topic['heartbeats']}",
+         *(f"--output-topic={output}={topic[output]}" for output in (MAIN_OUTPUT, SESSIONS)),
+         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
+         *streaming.STREAM_FLAGS, "--idle-timeout", "3s", *streaming.EVERY_SECOND],
+        capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    running = flink_cluster.rest.running_job(job_name)
+    results, sessions, dead_letters, _ = backfill
+    try:
+        streamed_sessions = _latest(kafka_broker, topic[SESSIONS], len(sessions), timeout_s=240)
+        streamed = _latest(kafka_broker, topic[MAIN_OUTPUT], len(results), timeout_s=60)
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+    assert streamed_sessions == sessions
+    assert {key: r["viewers"] for key, r in streamed.items()} == {key: r["viewers"] for key, r in results.items()}
+    assert sorted(streaming.dead_letters(kafka_broker, {"dead": topic["dead"]}).values()) == sorted(
+        json.loads(d)["record"] for d in dead_letters)
+    assert streaming.records(kafka_broker, topic["late"]) == []
+
+
+_TIMES = ("first", "last", "window_start", "window_end")
+
+
+def _latest(broker, topic: str, expected: int, timeout_s: float) -> dict:
+    """key -> the latest record of the topic (timestamps as epoch ms, as the files have them), once it
+    holds `expected` keys (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {}
+        for record in streaming.records(broker, topic):
+            found[record["key"]] = {k: epoch_ms(v) if k in _TIMES else v for k, v in record.items()}
+        if len(found) >= expected or time.monotonic() >= deadline:
+            return found
+        time.sleep(2)
