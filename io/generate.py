@@ -157,6 +157,25 @@ def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
     return rng.choice(text_breaks)
 
 
+def broken_ids(rng: random.Random, valid: dict, as_text: bool, id_fields: Tuple[str, ...],
+               more_text_breaks: Callable[[dict], List[str]] = lambda valid: []) -> object:
+    """A record broken in one of its ids (blank, empty, an invisible character), or as JSON can break
+    (cut short, a field missing, a wrong type, not JSON): Avro records must still fit their schema."""
+    field = rng.choice([name for name in id_fields if name in valid])
+    avro_breaks = [{**valid, field: ""}, {**valid, field: " "}, {**valid, field: valid[field] + "\u200b"}]
+    if not as_text:
+        return rng.choice(avro_breaks)
+    missing = rng.choice(list(valid))
+    text_breaks = [json.dumps(b) for b in avro_breaks] + [
+        json.dumps(valid)[:-7],
+        json.dumps({k: v for k, v in valid.items() if k != missing}),
+        json.dumps({**valid, "event_time": str(valid["event_time"])}),
+        json.dumps({**valid, field: 12345}),
+        "not json at all",
+    ] + more_text_breaks(valid)
+    return rng.choice(text_breaks)
+
+
 def arrivals(config: GeneratorConfig, as_text: bool) -> Iterator[Tuple[int, object]]:
     """(arrival_ms, record) in arrival order; a record is a dict, or text for a malformed JSON line."""
     rng = random.Random(config.seed)

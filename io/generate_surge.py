@@ -176,24 +176,14 @@ def _city(rng: random.Random, config: SurgeConfig) -> _City:
     return city
 
 
+def _status_breaks(valid: dict) -> List[str]:
+    if "status" not in valid:
+        return []
+    return [json.dumps({**valid, "status": valid["status"].upper()}), json.dumps({**valid, "status": "on-break"})]
+
+
 def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
-    """A broken record; JSON can break in more ways than an Avro record, which must still fit its schema."""
-    field = rng.choice([name for name in ("request_id", "rider_id", "driver_id", "cell") if name in valid])
-    avro_breaks = [{**valid, field: ""}, {**valid, field: " "}, {**valid, field: valid[field] + "\u200b"}]
-    if not as_text:
-        return rng.choice(avro_breaks)
-    missing = rng.choice(list(valid))
-    text_breaks = [json.dumps(b) for b in avro_breaks] + [
-        json.dumps(valid)[:-7],
-        json.dumps({k: v for k, v in valid.items() if k != missing}),
-        json.dumps({**valid, "event_time": str(valid["event_time"])}),
-        json.dumps({**valid, field: 12345}),
-        "not json at all",
-    ]
-    if "status" in valid:
-        text_breaks += [json.dumps({**valid, "status": valid["status"].upper()}),
-                        json.dumps({**valid, "status": "on-break"})]
-    return rng.choice(text_breaks)
+    return generate.broken_ids(rng, valid, as_text, ("request_id", "rider_id", "driver_id", "cell"), _status_breaks)
 
 
 @generate.without_cycle_collection()

@@ -24,7 +24,6 @@ import bisect
 import dataclasses
 import heapq
 import itertools
-import json
 import math
 import random
 from typing import Callable, List, Optional, Tuple
@@ -158,20 +157,7 @@ def _viewing(rng: random.Random, config: ViewersConfig) -> Tuple[List[Tuple[int,
 
 
 def _malformed(rng: random.Random, valid: dict, as_text: bool) -> object:
-    """A broken record; JSON can break in more ways than an Avro record, which must still fit its schema."""
-    field = rng.choice(("viewer_id", "show_id"))
-    avro_breaks = [{**valid, field: ""}, {**valid, field: " "}, {**valid, field: valid[field] + "\u200b"}]
-    if not as_text:
-        return rng.choice(avro_breaks)
-    missing = rng.choice(list(valid))
-    text_breaks = [json.dumps(b) for b in avro_breaks] + [
-        json.dumps(valid)[:-7],
-        json.dumps({k: v for k, v in valid.items() if k != missing}),
-        json.dumps({**valid, "event_time": str(valid["event_time"])}),
-        json.dumps({**valid, field: 12345}),
-        "not json at all",
-    ]
-    return rng.choice(text_breaks)
+    return generate.broken_ids(rng, valid, as_text, ("viewer_id", "show_id"))
 
 
 @generate.without_cycle_collection()

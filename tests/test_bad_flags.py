@@ -387,6 +387,8 @@ def test_run_help_lists_the_pipelines(capsys):
         "for a dashboard [fixed 1m, early every 5s, lateness 5m, accumulating]\n"
         "  orders-per-minute      orders per region per 1-minute event-time window, redeliveries "
         "counted once [fixed 1m, lateness 0ms, accumulating]\n"
+        "  surge-pricing          ride demand against available drivers per map cell in 5-minute windows every "
+        "minute, and the surge multiplier (1.0 to 3.0) [sliding 5m, every 1m, lateness 0ms, accumulating]\n"
         "`kappa run NAME --help` shows a pipeline's inputs, outputs and default windowing.\n")
 
 
@@ -408,7 +410,7 @@ def test_run_name_help_shows_the_pipelines_inputs_outputs_and_windowing(capsys):
     assert page.splitlines()[-1] == ("windowing: fixed 1m, lateness 0ms, accumulating (the windowing flags "
                                      "below change it; --mode batch gives one final pane per window)")
     assert kappa(capsys, "run", "no-such-pipeline", "--help") == (
-        2, "", "kappa: error: unknown pipeline 'no-such-pipeline' (known: concurrent-viewers, fraud-scoring, live-sales, orders-per-minute)\n")
+        2, "", "kappa: error: unknown pipeline 'no-such-pipeline' (known: concurrent-viewers, fraud-scoring, live-sales, orders-per-minute, surge-pricing)\n")
 
 
 def test_every_flag_says_its_default_and_run_groups_them():

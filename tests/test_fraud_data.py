@@ -4,7 +4,6 @@ import collections
 import itertools
 import json
 import os
-import subprocess
 import sys
 
 import fastavro
@@ -14,6 +13,7 @@ from kappa.benchmarks import fraud_limit
 from kappa.io import generate_fraud
 from kappa.io.schema_registry import SchemaRegistry
 from tests import fraud_reference as reference
+from tests import generated_files
 
 CONFIG = generate_fraud.FraudConfig(payments=3_000, hours=2, seed=11, duplicate_rate=0.02, malformed=12)
 STREAMS = {"payments": ("payment", reference.valid_payment, "merchant_id"),
@@ -57,16 +57,7 @@ def test_same_seed_same_bytes_whatever_the_hash_seed(archives, tmp_path):
     script = ("import sys; from kappa.io import generate_fraud as g; "
               "[g.write_fraud_archive(g.FraudConfig(payments=3_000, hours=2, seed=11, duplicate_rate=0.02, "
               "malformed=12), sys.argv[1] + '/' + fmt, fmt) for fmt in sys.argv[2:]]")
-    for hash_seed, formats in (("1", ["jsonl", "avro"]), ("2", ["avro"])):
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed), *formats],
-                              env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2_000:]
-        for fmt in formats:
-            for stream in STREAMS:
-                ours, theirs = _files(root, fmt, stream), _files(tmp_path / hash_seed, fmt, stream)
-                assert [os.path.basename(f) for f in ours] == [os.path.basename(f) for f in theirs]
-                for a, b in zip(ours, theirs):
-                    assert open(a, "rb").read() == open(b, "rb").read(), (hash_seed, a)
+    generated_files.assert_same_bytes_whatever_the_hash_seed(script, root, tmp_path, STREAMS)
 
 
 def test_archive_counts_and_files(archives):

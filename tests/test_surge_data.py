@@ -2,17 +2,15 @@
 and the prices a plain-Python computation of surge-pricing's windows gives them."""
 import collections
 import itertools
-import json
 import os
-import subprocess
 import sys
 
-import fastavro
 import pytest
 
 from kappa.io import generate_surge
-from kappa.io.contracts import InvalidRecord, contract
+from kappa.io.contracts import contract
 from kappa.runners import cli
+from tests import generated_files
 
 CONFIG = generate_surge.SurgeConfig(events=20_000, hours=2, seed=11, duplicate_rate=0.02, malformed=12)
 STREAMS = generate_surge.STREAMS  # stream -> subject
@@ -27,38 +25,15 @@ def archives(tmp_path_factory):
 
 
 def _files(root, fmt, stream):
-    return sorted(os.path.join(root, fmt, stream, name) for name in os.listdir(os.path.join(root, fmt, stream)))
-
-
-def _raw(path):
-    """Each record of a file as a reader hands it to the parser: a JSON line's bytes, or an Avro record."""
-    if path.endswith(".jsonl"):
-        return [line.rstrip(b"\n") for line in open(path, "rb")]
-    with open(path, "rb") as f:
-        return list(fastavro.reader(f))
-
-
-def _json(line):
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
+    return generated_files.files(root, fmt, stream)
 
 
 def _parsed(raw, stream):
-    """Each record parsed with its stream's contract (against the wall clock), None where it breaks it."""
-    parser = contract(STREAMS[stream]).parser()
-    parsed = []
-    for record in raw:
-        try:
-            parsed.append(parser.parse(record))
-        except InvalidRecord:
-            parsed.append(None)
-    return parsed
+    return generated_files.parsed(raw, STREAMS[stream])
 
 
 def _valid(root, stream, fmt="jsonl"):
-    return [r for path in _files(root, fmt, stream) for r in _parsed(_raw(path), stream) if r is not None]
+    return [r for path in _files(root, fmt, stream) for r in _parsed(generated_files.raw(path), stream) if r is not None]
 
 
 def surge(requests, locations):
@@ -81,16 +56,7 @@ def test_same_seed_same_bytes_whatever_the_hash_seed(archives, tmp_path):
     script = ("import sys; from kappa.io import generate_surge as g; "
               "[g.write_surge_archive(g.SurgeConfig(events=20_000, hours=2, seed=11, duplicate_rate=0.02, "
               "malformed=12), sys.argv[1] + '/' + fmt, fmt) for fmt in sys.argv[2:]]")
-    for hash_seed, formats in (("1", ["jsonl", "avro"]), ("2", ["avro"])):
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed), *formats],
-                              env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2_000:]
-        for fmt in formats:
-            for stream in STREAMS:
-                ours, theirs = _files(root, fmt, stream), _files(tmp_path / hash_seed, fmt, stream)
-                assert [os.path.basename(f) for f in ours] == [os.path.basename(f) for f in theirs]
-                for a, b in zip(ours, theirs):
-                    assert open(a, "rb").read() == open(b, "rb").read(), (hash_seed, a)
+    generated_files.assert_same_bytes_whatever_the_hash_seed(script, root, tmp_path, STREAMS)
 
 
 def test_archive_counts_and_files(archives):
@@ -109,12 +75,12 @@ def test_every_record_parses_but_the_malformed_and_both_formats_carry_the_same(a
     root, written = archives
     for stream in STREAMS:
         for jsonl, avro in zip(_files(root, "jsonl", stream), _files(root, "avro", stream)):
-            assert _parsed(_raw(jsonl), stream) == _parsed(_raw(avro), stream)
+            assert _parsed(generated_files.raw(jsonl), stream) == _parsed(generated_files.raw(avro), stream)
         for fmt in written:
-            parsed = [r for path in _files(root, fmt, stream) for r in _parsed(_raw(path), stream)]
+            parsed = [r for path in _files(root, fmt, stream) for r in _parsed(generated_files.raw(path), stream)]
             assert parsed.count(None) == getattr(written[fmt], stream).malformed == 12
-        broken = [_json(line) for path in _files(root, "jsonl", stream)
-                  for line, r in zip(_raw(path), _parsed(_raw(path), stream)) if r is None]
+        broken = [generated_files.json_or_none(line) for path in _files(root, "jsonl", stream)
+                  for line, r in zip(generated_files.raw(path), _parsed(generated_files.raw(path), stream)) if r is None]
         assert None in broken and any(isinstance(r, dict) for r in broken)  # bad JSON, and contract breaks
 
 
@@ -213,7 +179,7 @@ def test_arrivals_keep_within_max_delay_and_are_out_of_event_time_order(tmp_path
             assert [a for a, _ in arrived.timed] == sorted(a for a, _ in arrived.timed)
     generate_surge.write_surge_archive(capped, str(tmp_path / "jsonl"), "jsonl")
     for stream in STREAMS:
-        times = [r.event_time for path in _files(tmp_path, "jsonl", stream) for r in _parsed(_raw(path), stream)
+        times = [r.event_time for path in _files(tmp_path, "jsonl", stream) for r in _parsed(generated_files.raw(path), stream)
                  if r is not None]
         assert all(t >= latest - 1_500 for t, latest in zip(times, itertools.accumulate(times, max)))
         assert times != sorted(times)

@@ -2,17 +2,15 @@
 and the session patterns they hold."""
 import collections
 import itertools
-import json
 import os
-import subprocess
 import sys
 
-import fastavro
 import pytest
 
 from kappa.io import generate_viewers
-from kappa.io.contracts import InvalidRecord, contract
+from kappa.io.contracts import contract
 from kappa.runners import cli
+from tests import generated_files
 
 CONFIG = generate_viewers.ViewersConfig(heartbeats=6_000, hours=2, seed=11, duplicate_rate=0.02, malformed=12)
 GAP = 90_000  # concurrent-viewers' session gap
@@ -26,38 +24,15 @@ def archives(tmp_path_factory):
 
 
 def _files(root, fmt):
-    return sorted(os.path.join(root, fmt, name) for name in os.listdir(os.path.join(root, fmt)))
-
-
-def _raw(path):
-    """Each record of a file as a reader hands it to the parser: a JSON line's bytes, or an Avro record."""
-    if path.endswith(".jsonl"):
-        return [line.rstrip(b"\n") for line in open(path, "rb")]
-    with open(path, "rb") as f:
-        return list(fastavro.reader(f))
-
-
-def _json(line):
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
+    return generated_files.files(root, fmt)
 
 
 def _parsed(raw):
-    """Each record parsed with the heartbeat contract (against the wall clock), None where it breaks it."""
-    parser = contract("heartbeat").parser()
-    parsed = []
-    for record in raw:
-        try:
-            parsed.append(parser.parse(record))
-        except InvalidRecord:
-            parsed.append(None)
-    return parsed
+    return generated_files.parsed(raw, "heartbeat")
 
 
 def _heartbeats(root, fmt="jsonl"):
-    return [h for path in _files(root, fmt) for h in _parsed(_raw(path)) if h is not None]
+    return [h for path in _files(root, fmt) for h in _parsed(generated_files.raw(path)) if h is not None]
 
 
 def _sessions(heartbeats):
@@ -78,15 +53,7 @@ def test_same_seed_same_bytes_whatever_the_hash_seed(archives, tmp_path):
     script = ("import sys; from kappa.io import generate_viewers as g; "
               "[g.write_viewers_archive(g.ViewersConfig(heartbeats=6_000, hours=2, seed=11, duplicate_rate=0.02, "
               "malformed=12), sys.argv[1] + '/' + fmt, fmt) for fmt in sys.argv[2:]]")
-    for hash_seed, formats in (("1", ["jsonl", "avro"]), ("2", ["avro"])):
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed), *formats],
-                              env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2_000:]
-        for fmt in formats:
-            ours, theirs = _files(root, fmt), _files(tmp_path / hash_seed, fmt)
-            assert [os.path.basename(f) for f in ours] == [os.path.basename(f) for f in theirs]
-            for a, b in zip(ours, theirs):
-                assert open(a, "rb").read() == open(b, "rb").read(), (hash_seed, a)
+    generated_files.assert_same_bytes_whatever_the_hash_seed(script, root, tmp_path)
 
 
 def test_archive_counts_and_files(archives):
@@ -100,11 +67,11 @@ def test_archive_counts_and_files(archives):
 def test_every_record_parses_but_the_malformed_and_both_formats_carry_the_same(archives):
     root, written = archives
     for jsonl, avro in zip(_files(root, "jsonl"), _files(root, "avro")):
-        assert _parsed(_raw(jsonl)) == _parsed(_raw(avro))
+        assert _parsed(generated_files.raw(jsonl)) == _parsed(generated_files.raw(avro))
     for fmt in written:
-        parsed = [h for path in _files(root, fmt) for h in _parsed(_raw(path))]
+        parsed = [h for path in _files(root, fmt) for h in _parsed(generated_files.raw(path))]
         assert parsed.count(None) == written[fmt].malformed == 12
-    broken = [_json(line) for path in _files(root, "jsonl") for line, h in zip(_raw(path), _parsed(_raw(path)))
+    broken = [generated_files.json_or_none(line) for path in _files(root, "jsonl") for line, h in zip(generated_files.raw(path), _parsed(generated_files.raw(path)))
               if h is None]
     assert None in broken and any(isinstance(r, dict) for r in broken)  # bad JSON, and contract breaks
 
