@@ -16,7 +16,7 @@ import json
 import math
 import os
 import random
-from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import fastavro
 
@@ -77,14 +77,19 @@ def arrival_delay_ms(rng: random.Random, straggler_rate: float, max_straggler_de
     return delay if max_delay_ms is None else min(delay, max_delay_ms)
 
 
-class Delivery(Protocol):
-    """How a generator's records arrive: the fields its config shares with every other generator's."""
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """What every generator of several streams configures alike: when its events happen (within `hours`
+    from `start_ms`), its seed, and how its records arrive (redeliveries, stragglers, malformed ones)."""
 
-    duplicate_rate: float
-    straggler_rate: float
-    max_straggler_delay_ms: int
-    max_delay_ms: Optional[int]
-    malformed: int
+    hours: int = 24
+    start_ms: int = int(DEFAULT_START.timestamp() * 1000)
+    seed: int = 7
+    duplicate_rate: float = 0.01
+    straggler_rate: float = 0.002
+    max_straggler_delay_ms: int = 180_000
+    max_delay_ms: Optional[int] = None  # caps every arrival delay, stragglers and redeliveries included
+    malformed: int = 20  # per stream
 
 
 def deliveries(rng: random.Random, records: Sequence[dict],

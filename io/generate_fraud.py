@@ -53,19 +53,11 @@ BURST_MS = 45_000  # a card-testing burst, inside the velocity rule's minute
 
 
 @dataclasses.dataclass(frozen=True)
-class FraudConfig:
+class FraudConfig(generate.Delivery):
     """Sessions start within `hours` from `start_ms` (their payments may follow up to 25 minutes later)
     until there are `payments` distinct payments; the devices stream has as many logins as they make."""
 
     payments: int = 200_000
-    hours: int = 24
-    start_ms: int = int(generate.DEFAULT_START.timestamp() * 1000)
-    seed: int = 7
-    duplicate_rate: float = 0.01
-    straggler_rate: float = 0.002
-    max_straggler_delay_ms: int = 180_000
-    max_delay_ms: Optional[int] = None  # caps every arrival delay, stragglers and redeliveries included
-    malformed: int = 20  # per stream
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import random
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from kappa.io import generate
 
@@ -45,19 +45,11 @@ EVENTS_PER_RIDER = 15  # over the whole archive, on average: about two requests 
 
 
 @dataclasses.dataclass(frozen=True)
-class SurgeConfig:
+class SurgeConfig(generate.Delivery):
     """Requests within `hours` from `start_ms`, and drivers' locations reported then, until there are
     `events` distinct events across both streams."""
 
     events: int = 200_000
-    hours: int = 24
-    start_ms: int = int(generate.DEFAULT_START.timestamp() * 1000)
-    seed: int = 7
-    duplicate_rate: float = 0.01
-    straggler_rate: float = 0.002
-    max_straggler_delay_ms: int = 180_000
-    max_delay_ms: Optional[int] = None  # caps every arrival delay, stragglers and redeliveries included
-    malformed: int = 20  # per stream
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ import heapq
 import itertools
 import math
 import random
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 from kappa.io import generate
 
@@ -44,19 +44,11 @@ REST_MS = 10 * MINUTE_MS  # at least, between a viewer's sittings
 
 
 @dataclasses.dataclass(frozen=True)
-class ViewersConfig:
+class ViewersConfig(generate.Delivery):
     """Plays start within `hours` from `start_ms`, and stop at its end, until there are `heartbeats`
     distinct heartbeats."""
 
     heartbeats: int = 200_000
-    hours: int = 24
-    start_ms: int = int(generate.DEFAULT_START.timestamp() * 1000)
-    seed: int = 7
-    duplicate_rate: float = 0.01
-    straggler_rate: float = 0.002
-    max_straggler_delay_ms: int = 180_000
-    max_delay_ms: Optional[int] = None  # caps every arrival delay, stragglers and redeliveries included
-    malformed: int = 20
 
 
 class _Viewing:
