@@ -10,21 +10,16 @@ memory: what scoring costs at the least in Python, for a pipeline's figures to b
 import argparse
 import bisect
 import collections
-import datetime
 import gc
 import glob
 import math
 import os
 import sys
 import time
-import unicodedata
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
-import fastavro
+from kappa.benchmarks.avro_archive import EPOCH, MAX_EVENT_TIME_MS, MILLISECOND, count, records, valid_id
 
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-MILLISECOND = datetime.timedelta(milliseconds=1)
-MAX_EVENT_TIME_MS = 253_402_300_799_999
 DEVICE_WINDOW_MS = 30 * 60_000
 VELOCITY_WINDOW_MS = 60_000
 HISTORY_WINDOW_MS = 24 * 3_600_000
@@ -35,23 +30,6 @@ Login = Tuple[int, str, str]  # event_time, account_id, ip_country
 Payment = Tuple[int, str, str, float, str]  # event_time, account_id, device_id, amount, country
 
 
-def _records(paths: Iterable[str]) -> Iterator[dict]:
-    for path in paths:
-        with open(path, "rb") as f:
-            yield from fastavro.reader(f)
-
-
-def _id(value: str) -> Optional[str]:
-    """The contract's reading of an id (NFC, stripped, no invisible or control character), or None."""
-    if value.isascii():
-        value = value.strip()
-        return value if value and value.isprintable() else None
-    value = unicodedata.normalize("NFC", value).strip()
-    if not value or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in value):
-        return None
-    return value
-
-
 class _CountryCodes(Dict[str, bool]):
     """code -> whether it is two upper-case letters A-Z, worked out once per code: an archive has few."""
 
@@ -60,20 +38,12 @@ class _CountryCodes(Dict[str, bool]):
         return ok
 
 
-def _count(paths: Iterable[str]) -> int:
-    total = 0
-    for path in paths:
-        with open(path, "rb") as f:
-            total += sum(block.num_records for block in fastavro.block_reader(f))
-    return total
-
-
 def read_devices(paths: Iterable[str]) -> Dict[str, Tuple[List[int], List[Login]]]:
     """device_id -> (event times, logins), both sorted by (event_time, account_id, ip_country)."""
     countries = _CountryCodes()
     seen: Dict[str, List[Login]] = {}
-    for d in _records(paths):
-        device_id, account_id, country = _id(d["device_id"]), _id(d["account_id"]), d["ip_country"]
+    for d in records(paths):
+        device_id, account_id, country = valid_id(d["device_id"]), valid_id(d["account_id"]), d["ip_country"]
         event_ms = (d["event_time"] - EPOCH) // MILLISECOND
         if device_id and account_id and countries[country] and 0 <= event_ms <= MAX_EVENT_TIME_MS:
             logins = seen.get(device_id)
@@ -91,11 +61,11 @@ def read_payments(paths: Iterable[str]) -> Dict[str, Payment]:
     """payment_id -> (event_time, account_id, device_id, amount, country) of its first valid record."""
     countries = _CountryCodes()
     payments: Dict[str, Payment] = {}
-    for p in _records(paths):
-        payment_id = _id(p["payment_id"])
+    for p in records(paths):
+        payment_id = valid_id(p["payment_id"])
         if payment_id is None or payment_id in payments:
             continue
-        account_id, device_id, amount, country = _id(p["account_id"]), _id(p["device_id"]), p["amount"], p["country"]
+        account_id, device_id, amount, country = valid_id(p["account_id"]), valid_id(p["device_id"]), p["amount"], p["country"]
         event_ms = (p["event_time"] - EPOCH) // MILLISECOND
         if (account_id and device_id and 0 < amount < math.inf and countries[country]
                 and 0 <= event_ms <= MAX_EVENT_TIME_MS):
@@ -202,13 +172,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"in {time.perf_counter() - started:.1f} s")
     payments_paths = sorted(glob.glob(os.path.join(args.archive, "payments", "*.avro")))
     devices_paths = sorted(glob.glob(os.path.join(args.archive, "devices", "*.avro")))
-    records = _count(payments_paths) + _count(devices_paths)
+    total = count(payments_paths) + count(devices_paths)
     started = time.perf_counter()
     scored = score_archive(payments_paths, devices_paths)
     elapsed = time.perf_counter() - started
     alerts = sum(1 for record in scored.values() if record["alert"])
-    print(f"scored {len(scored):,} payments ({alerts:,} alerts) from {records:,} records in {elapsed:.1f} s: "
-          f"{records / elapsed:,.0f} records/s")
+    print(f"scored {len(scored):,} payments ({alerts:,} alerts) from {total:,} records in {elapsed:.1f} s: "
+          f"{total / elapsed:,.0f} records/s")
     return 0
 
 

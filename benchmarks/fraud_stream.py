@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from kappa.benchmarks import fraud, fraud_limit
+from kappa.benchmarks import archive_bench, fraud_limit
 from kappa.io import contracts, kafka, readers, wire_format
 from kappa.io.contracts import epoch_ms
 from kappa.io.event_codec import ArchiveToKafka, ValueFormat
@@ -136,9 +136,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     lateness_ms = parse_duration_ms(args.allowed_lateness)
     records = interleaved(args.archive)
     payments = sum(1 for record in records if record[1] == "payments")
-    expected = fraud.digest(fraud_limit.score_archive(
+    expected = archive_bench.digest({MAIN_OUTPUT: fraud_limit.score_archive(
         sorted(glob.glob(os.path.join(args.archive, "payments", "*.avro"))),
-        sorted(glob.glob(os.path.join(args.archive, "devices", "*.avro")))).values())
+        sorted(glob.glob(os.path.join(args.archive, "devices", "*.avro")))).values()})
     rate = None if args.backlog else args.rate * len(records) / payments  # records/s for that many payments/s
     args.workdir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
@@ -193,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 figures["scored_payments_per_s"] = len(scored) / figures["scored_s"]
                 figures["scored_per_10s"] = sorted(collections.Counter(
                     (ms - running_ms) // 10_000 * 10 for ms in written.values()).items())  # (s since start, scores)
-            figures["results_match"] = fraud.digest(scored.values()) == expected
+            figures["results_match"] = archive_bench.digest({MAIN_OUTPUT: scored.values()}) == expected
             figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, PIPELINE.default_late_topic(),
                                                           idle_s=1.5)) if _has_topic(broker) else 0
             if not args.backlog:

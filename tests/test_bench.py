@@ -40,10 +40,10 @@ def test_the_kafka_streams_peer_runs_beside_the_limit_and_its_drops_add_up(tmp_p
 
 def test_fraud_backfill_agrees_with_its_limit_on_every_scored_record(tmp_path, capsys):
     assert fraud.main(["--payments", "3000", "--repeat", "1", "--only", "kappa-backfill", "--workdir", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "fraud-results.json").read_text())["3000"]
+    results = json.loads((tmp_path / "fraud-scoring-results.json").read_text())["3000"]
     assert results["records"] == 5_256  # the seeded archive's payments and logins, redeliveries and malformed
     limit, backfill = results["rows"]
     assert (limit["contender"], backfill["contender"]) == ("limit", "kappa-backfill")
-    assert limit["scored"] == backfill["scored"] == 2_980
+    assert limit["written"] == backfill["written"] == 2_980
     assert limit["digest"] == backfill["digest"]
-    assert "all 2 fraud-scoring contenders agree on every scored record" in capsys.readouterr().out
+    assert "all 2 fraud-scoring contenders agree on every record written" in capsys.readouterr().out

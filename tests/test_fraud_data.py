@@ -9,7 +9,7 @@ import sys
 import fastavro
 import pytest
 
-from kappa.benchmarks import fraud_limit
+from kappa.benchmarks import avro_archive, fraud_limit
 from kappa.io import generate_fraud
 from kappa.io.schema_registry import SchemaRegistry
 from tests import fraud_reference as reference
@@ -43,7 +43,7 @@ def _lines(path):
 def _avro(path):
     """Each record of an Avro file, read with its writer's schema, event_time back in epoch ms."""
     with open(path, "rb") as f:
-        return [{**r, "event_time": (r["event_time"] - fraud_limit.EPOCH) // fraud_limit.MILLISECOND}
+        return [{**r, "event_time": (r["event_time"] - avro_archive.EPOCH) // avro_archive.MILLISECOND}
                 for r in fastavro.reader(f)]
 
 
