@@ -19,7 +19,6 @@ arrives more out of order than the allowed lateness does not compare.
 import argparse
 import collections
 import glob
-import heapq
 import json
 import os
 import statistics
@@ -31,10 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from kappa.benchmarks import archive_bench, fraud_limit
-from kappa.io import contracts, kafka, readers, wire_format
+from kappa.benchmarks import archive_bench, fraud_limit, stream_backlog
+from kappa.io import kafka, wire_format
 from kappa.io.contracts import epoch_ms
-from kappa.io.event_codec import ArchiveToKafka, ValueFormat
 from kappa.io.schema_registry import SchemaRegistry
 from kappa.pipelines.fraud_scoring import PIPELINE
 from kappa.pipelines.model import MAIN_OUTPUT
@@ -44,60 +42,11 @@ from kappa.services.kafka_broker import KafkaBroker
 from kappa.services.process import free_port
 from kappa.transforms.windowing import parse_duration_ms
 
-STREAMS = {"payments": "payment_id", "devices": "device_id"}
+STREAMS = sorted(PIPELINE.inputs)
 JOB_NAME = "fraud-scoring-bench"
 GROUP = "kappa-fraud-scoring"
-MAX_OUT_OF_ORDERNESS_MS = 5_000
+MAX_OUT_OF_ORDERNESS_MS = stream_backlog.MAX_OUT_OF_ORDERNESS_MS
 WARM_UP_S = 30
-# Every payment passes two keyed stages, whose state and timers Flink keeps on its heap: its default
-# task manager (1728m) ran out of heap on a backlog of 300,000 payments.
-TASKMANAGER_MEMORY = "6g"
-Produced = Tuple[int, str, Optional[bytes], bytes]  # event ms (that of the record before, if malformed), topic, key, value
-
-
-def archive_records(directory: str, stream: str) -> List[Produced]:
-    """One input of the archive as the (event ms, topic, key, value) it is produced as, in file order."""
-    subject = PIPELINE.inputs[stream].subject
-    contract = contracts.contract(subject)
-    parse = contract.parser().parse
-    to_kafka = ArchiveToKafka(subject, parse, STREAMS[stream], ValueFormat.AVRO, contract.event_time_field)
-    records, event_ms = [], 0
-    for raw in readers.iter_raw_records(os.path.join(directory, stream, "*.avro"), contract.schema):
-        key, value = to_kafka(raw)
-        if key is not None:
-            event_ms = parse(raw).event_time
-        records.append((event_ms, stream, key, value))
-    return records
-
-
-def interleaved(directory: str) -> List[Produced]:
-    """Both inputs in one order: of the next record of each, the one with the smallest event time."""
-    return list(heapq.merge(*(archive_records(directory, stream) for stream in sorted(STREAMS)),
-                            key=lambda record: record[0]))
-
-
-def _scored(broker: KafkaBroker, expected: int, timeout_s: float) -> Tuple[Dict[str, dict], Dict[str, int]]:
-    """key -> record of the results topic and key -> the time it was written, once all are in."""
-    topic = PIPELINE.default_output_topic(MAIN_OUTPUT)
-    registry = SchemaRegistry()
-    records: Dict[str, dict] = {}
-    written: Dict[str, int] = {}
-    consumer = kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "kappa-bench-watch",
-                               "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=0.5):
-                if message.error() is not None:
-                    continue
-                record = wire_format.read_any(message.value(), registry)
-                record["event_time"] = epoch_ms(record["event_time"])
-                records.setdefault(record["key"], record)
-                written.setdefault(record["key"], message.timestamp()[1])
-    finally:
-        consumer.close()
-    return records, written
 
 
 def _latencies(broker: KafkaBroker, scored: Dict[str, dict], written: Dict[str, int], lateness_ms: int,
@@ -134,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
     lateness_ms = parse_duration_ms(args.allowed_lateness)
-    records = interleaved(args.archive)
+    records = stream_backlog.interleaved(args.archive, PIPELINE)
     payments = sum(1 for record in records if record[1] == "payments")
     expected = archive_bench.digest({MAIN_OUTPUT: fraud_limit.score_archive(
         sorted(glob.glob(os.path.join(args.archive, "payments", "*.avro"))),
@@ -144,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     broker = KafkaBroker(scratch / "kafka", port=free_port(), controller_port=free_port())
     cluster = FlinkCluster(scratch / "flink", rest_port=free_port(), rpc_port=free_port(),
-                           worker_pool_port=free_port(), taskmanager_memory=TASKMANAGER_MEMORY)
+                           worker_pool_port=free_port(), taskmanager_memory=stream_backlog.TASKMANAGER_MEMORY)
     figures: Dict[str, Any] = {"records": len(records), "payments": payments, "backlog": args.backlog,
                                "rate_payments_per_s": None if args.backlog else args.rate,
                                "allowed_lateness_ms": lateness_ms}
@@ -167,13 +116,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             running_ms = int(time.time() * 1000)
             if args.backlog:
-                figures.update(demo.drain(broker, len(records), list(STREAMS), GROUP))
+                figures.update(demo.drain(broker, len(records), STREAMS, GROUP))
                 figures["payments_per_s"] = figures["throughput_per_s"] * payments / len(records)
                 figures["sustained_payments_per_s"] = figures["sustained_per_s"] * payments / len(records)
                 since_ms = int(time.time() * 1000)
             else:
                 running = time.monotonic()
-                figures["first_commit_s"] = demo.first_commit(broker, head, list(STREAMS), GROUP)[0] - running
+                figures["first_commit_s"] = demo.first_commit(broker, head, STREAMS, GROUP)[0] - running
                 since_ms = int(time.time() * 1000)
                 producing = threading.Thread(target=kafka.produce_to, args=(
                     broker.bootstrap_servers, (record[1:] for record in records[head:]), rate))
@@ -181,11 +130,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 producing.start()
                 figures["lag"] = []
                 while producing.is_alive():
-                    figures["lag"].append((round(time.monotonic() - started, 1), demo.lag(broker, list(STREAMS), GROUP)))
+                    figures["lag"].append((round(time.monotonic() - started, 1), demo.lag(broker, STREAMS, GROUP)))
                     producing.join(5)
                 figures["produced_payments_per_s"] = (payments - head * payments / len(records)) / (
                     time.monotonic() - started)
-            scored, written = _scored(broker, expected[1], timeout_s=600)
+            scored, written = stream_backlog.latest(broker, PIPELINE.default_output_topic(MAIN_OUTPUT), expected[1], 600)
             figures["scored"] = len(scored)
             if args.backlog and written:
                 # Reading ends at lag 0, but scores wait for the watermark: the last come after it.
@@ -195,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     (ms - running_ms) // 10_000 * 10 for ms in written.values()).items())  # (s since start, scores)
             figures["results_match"] = archive_bench.digest({MAIN_OUTPUT: scored.values()}) == expected
             figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, PIPELINE.default_late_topic(),
-                                                          idle_s=1.5)) if _has_topic(broker) else 0
+                                                          idle_s=1.5)) if stream_backlog.has_topic(broker, PIPELINE.default_late_topic()) else 0
             if not args.backlog:
                 for name, since in (("latency_ms", since_ms), ("latency_after_warm_up_ms", since_ms + WARM_UP_S * 1000)):
                     values = _latencies(broker, scored, written, lateness_ms, since)
@@ -207,14 +156,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(json.dumps(figures, indent=1))
     args.result.write_text(json.dumps(figures, indent=1))
     return 0 if figures["results_match"] and figures["late"] == 0 else 1
-
-
-def _has_topic(broker: KafkaBroker) -> bool:
-    try:
-        kafka.partitions_of(broker.bootstrap_servers, PIPELINE.default_late_topic())
-        return True
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kappa.io.dead_letter import DeadLetter
+from kappa.transforms.aggregation import Fold
 from kappa.transforms.lateness import LateRecord
 from kappa.transforms.windowing import in_global_window
 
@@ -110,7 +111,6 @@ class _PartitionWatermark(WatermarkEstimatorProvider):
         return ManualWatermarkEstimator(state)
 
 
-Fold = Callable[[List[Any]], Iterable[beam.window.TimestampedValue]]
 # A record's (value, key, timestamp in ms) -> an event, or a DeadLetter; never raises.
 Decode = Callable[[Optional[bytes], Optional[bytes], int], Any]
 

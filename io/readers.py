@@ -8,7 +8,7 @@ there) and its stream. Both batch plans read files the same way, by byte-range s
 (`Tally` records), so a run reconciles what came in with what came out. Avro files are read with the
 contract's current schema as the reader schema, so archives written with any compatible older
 version resolve into today's contract. The reader knows no aggregation: a runner that pre-aggregates
-hands it a fold for the events it holds (`kappa.transforms.aggregation.FoldEvents`).
+hands it a fold for the events it holds (`kappa.pipelines.model.Pipeline.fold`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import apache_beam as beam
 import fastavro
 from fastavro.read import SchemaResolutionError
 from apache_beam.pvalue import PCollection
-from apache_beam.transforms import window
 
 from kappa.io.contracts import Contract
 from kappa.io.dead_letter import DEAD_LETTER_TAG, DeadLetter
@@ -30,6 +29,7 @@ from kappa.io.contracts import InvalidRecord
 from kappa.io.schema_compat import read_plan, resolution_problems
 from kappa.io.splits import FileSplit, seek_past_sync
 from kappa.transforms import metrics
+from kappa.transforms.aggregation import Fold
 from kappa.transforms.lateness import LateRecord
 from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, Tally
 from kappa.transforms.windowing import in_global_window
@@ -241,7 +241,6 @@ def raw_parser(parser: Any, fmt: Optional[RecordFormat]) -> Callable[[Any], Any]
 
 
 TALLY_TAG = "tally"
-Fold = Callable[[List[Any]], Iterable[window.TimestampedValue]]
 
 
 class _ReadSplit(beam.DoFn):

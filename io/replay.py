@@ -40,7 +40,7 @@ from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from kappa.io.dead_letter import DeadLetter
-from kappa.transforms.aggregation import FoldEvents
+from kappa.transforms.aggregation import Fold
 from kappa.transforms.lateness import LateRecord, Window, windows_of
 from kappa.transforms.tally import DEAD_LETTERS, RECORDS_IN, TOO_LATE
 from kappa.transforms.windowing import WindowSpec
@@ -91,7 +91,7 @@ class ReplayInput:
     parsed: Iterable[Any]
     event_time_ms: Callable[[Any], int]
     too_late: Any  # a rule of kappa.transforms.lateness
-    fold: Optional[FoldEvents] = None  # fold the events that arrive together (pre-aggregation)
+    fold: Optional[Fold] = None  # fold the events that arrive together (pre-aggregation)
     key_of: Optional[Callable[[Any], Hashable]] = None  # an aggregated input's grouping key
 
 

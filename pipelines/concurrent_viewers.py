@@ -29,6 +29,12 @@ gone once the watermark passes its last heartbeat + gap + allowed lateness. Its 
 sit in its show's minute windows until each closes, at M + max(60 s, gap) + allowed lateness: the
 last one at most max(60 s, 2 gap - 60 s) after its last heartbeat (150 s at the default gap).
 
+Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
+windows above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
+each file split's heartbeats folded per (viewer, show) as the reader reads them (`FoldHeartbeats`),
+each key's times grouped and split into sessions (`session_runs`), each show's minutes counted from
+its sessions' spans; no windows, no timers, and the same records (the tests run both plans).
+
 Tally: heartbeats used (distinct heartbeats of the written sessions) and duplicates (redeliveries).
 
     kappa run concurrent-viewers --input 'archive/*.avro' --output out/
@@ -39,18 +45,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows, IntervalWindow
+from apache_beam.transforms.window import GlobalWindows, IntervalWindow, TimestampedValue
 
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
 from kappa.transforms.aggregation import Arrives
 from kappa.transforms.distinct_count import DistinctCount, DistinctCountPanes
-from kappa.transforms.keyed_timeline import KeyedTimeline, Step
+from kappa.transforms.keyed_timeline import TALLY_TAG, BundleTally, KeyedTimeline, Step
 from kappa.transforms.tally import DUPLICATES, USED, Tally
-from kappa.transforms.window_result import FormatWindowResults, WindowFigures
-from kappa.transforms.windowing import WindowKind, WindowSpec
+from kappa.transforms.window_result import FormatWindowResults, WindowFigures, window_result
+from kappa.transforms.windowing import WindowKind, WindowSpec, to_timestamp
 
 HEARTBEATS, SESSIONS = "heartbeats", "sessions"
 MINUTE_MS = 60_000
@@ -269,6 +275,105 @@ class Sessionize(beam.PTransform):
         return final.outputs, final.tally
 
 
+def session_runs(times: Sequence[int], gap_ms: int) -> Iterator[Tuple[int, int]]:
+    """The sessions of sorted distinct heartbeat times, as [lo, hi) index ranges: a new one wherever the
+    next heartbeat is at least the gap after the previous one, as Beam's session windows merge."""
+    start = 0
+    for i in range(1, len(times)):
+        if times[i] - times[i - 1] >= gap_ms:
+            yield start, i
+            start = i
+    if times:
+        yield start, len(times)
+
+
+class FoldHeartbeats:
+    """A backfill's split of heartbeats -> ((viewer_id, show_id), (distinct times, heartbeats received))
+    per viewer and show in it (picklable)."""
+
+    def __call__(self, heartbeats: List[Any]) -> Iterator[TimestampedValue]:
+        held: Dict[ViewerShow, List[int]] = {}
+        for heartbeat in heartbeats:
+            key = (heartbeat.viewer_id, heartbeat.show_id)
+            times = held.get(key)
+            if times is None:
+                held[key] = [heartbeat.event_time]
+            else:
+                times.append(heartbeat.event_time)
+        for key, times in held.items():
+            yield TimestampedValue((key, (set(times), len(times))), to_timestamp(min(times)))
+
+
+MINUTES = "minutes"  # _SessionsOfKey's output of (show_id, (viewer_id, first minute, last minute))
+
+
+class _SessionsOfKey(beam.DoFn):
+    """Bounded plan: a (viewer, show)'s partials -> its session records, each session's span of minutes
+    (MINUTES), and the tally."""
+
+    def __init__(self, gap_ms: int):
+        self._gap_ms = gap_ms
+
+    def start_bundle(self) -> None:
+        self._tally = BundleTally()
+
+    def process(self, grouped: Tuple[ViewerShow, Iterable[SessionTimes]]):
+        key, partials = grouped
+        distinct: Set[int] = set()
+        seen = 0
+        for times, received in partials:
+            distinct.update(times)
+            seen += received
+        ordered = sorted(distinct)
+        for lo, hi in session_runs(ordered, self._gap_ms):
+            first, last = ordered[lo], ordered[hi - 1]
+            yield session_record(key, (first, last, hi - lo, hi - lo))
+            yield beam.pvalue.TaggedOutput(MINUTES, (key[1], (key[0], first - first % MINUTE_MS,
+                                                              last - last % MINUTE_MS)))
+        self._tally.add(Tally(HEARTBEATS, USED, len(ordered)))
+        if seen > len(ordered):
+            self._tally.add(Tally(HEARTBEATS, DUPLICATES, seen - len(ordered)))
+
+    def finish_bundle(self):
+        return self._tally.flushed()
+
+
+def _minutes_of_show(grouped: Tuple[str, Iterable[Tuple[str, int, int]]]) -> Iterator[Dict[str, Any]]:
+    """Bounded plan: a show's sessions, as (viewer, first minute, last minute) -> each minute's result."""
+    show, spans = grouped
+    watching: Dict[int, Set[str]] = {}
+    for viewer, first, last in spans:
+        for minute in range(first, last + 1, MINUTE_MS):
+            viewers = watching.get(minute)
+            if viewers is None:
+                watching[minute] = {viewer}
+            else:
+                viewers.add(viewer)
+    for minute, viewers in watching.items():
+        yield window_result("show_id", show, minute, minute + MINUTE_MS, {"viewers": len(viewers)})
+
+
+class ViewersOfArchive(beam.PTransform):
+    """A backfill's folded heartbeats (`FoldHeartbeats`) -> (results, sessions, tally), by the definitions
+    themselves: each (viewer, show)'s heartbeat times grouped, split into sessions, and each show's
+    minutes counted from its sessions' spans. No windows, no timers; the same records as the
+    windowed plan (the tests run both)."""
+
+    def __init__(self, gap_ms: int):
+        super().__init__()
+        self._gap_ms = gap_ms
+
+    def expand(self, partials):
+        sessions = (partials
+                    | "GroupByViewerShow" >> beam.GroupByKey()
+                    | "Sessions" >> beam.ParDo(_SessionsOfKey(self._gap_ms)).with_outputs(
+                        MINUTES, TALLY_TAG, main=SESSIONS))
+        results = (sessions[MINUTES]
+                   | "GroupByShow" >> beam.GroupByKey()
+                   | "MinutesOfShow" >> beam.FlatMap(_minutes_of_show).with_output_types(Dict[str, Any]))
+        return results, sessions[SESSIONS], sessions[TALLY_TAG]
+
+
 @dataclasses.dataclass(frozen=True)
 class ConcurrentViewers(Pipeline):
     name: ClassVar[str] = "concurrent-viewers"
@@ -295,8 +400,15 @@ class ConcurrentViewers(Pipeline):
     def windowing(self) -> Dict[str, WindowSpec]:
         return {SESSIONS: self.spec, "minutes": minute_windows(self.spec)}
 
+    def fold(self, stream: str) -> Optional[FoldHeartbeats]:
+        """A backfill's splits are folded for the bounded plan (`ViewersOfArchive`)."""
+        return FoldHeartbeats() if self.bounded else None
+
     def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
         heartbeats = streams[HEARTBEATS]
+        if arrives[HEARTBEATS] is Arrives.PARTIALS:
+            results, sessions, tally = heartbeats | "Viewers" >> ViewersOfArchive(self.spec.size_ms)
+            return {MAIN_OUTPUT: results, SESSIONS: sessions, TALLY: tally}
         viewers = heartbeats | "CountViewers" >> CountViewers(self.spec)
         sessions, tally = heartbeats | "Sessionize" >> Sessionize(self.spec)
         minute_of = MinuteOfWindow(reach_ms(self.spec.size_ms))

@@ -14,9 +14,12 @@ A pipeline is one module under `pipelines/` holding a `Pipeline` value named `PI
   files, Kafka or runners, so the tests of the transform are the tests of every deployment.
 
 Two hooks let the runner be fast where it pays without knowing the pipeline:
-- an input consumed by one keyed windowed aggregation names it (`aggregation`): a reader may then fold
-  what it holds into partial aggregates before the shuffle, and a replay on the direct runner may
-  play that grouping in process; `expand` is told which form each input arrives in (`Arrives`);
+- a reader that holds many events at once (a backfill's file split, a read of a Kafka partition, a
+  replay's records that arrive together) hands on what the pipeline's `fold` makes of them instead of
+  each event: by default, for an input consumed by one keyed windowed aggregation it names
+  (`aggregation`), their partial aggregates (and a replay on the direct runner may play that grouping
+  in process); a pipeline with a bounded plan may fold a backfill's splits for it. `expand` is told
+  which form each input arrives in (`Arrives`);
 - `expand` may return, beside its outputs, a `TALLY` PCollection of `Tally(stream, measure, n)`
   records (how many records of a stream it used, and how many were duplicates), which the runner
   sums into the run's summary, whatever the sinks are; None when it cannot say.
@@ -28,7 +31,7 @@ from typing import Any, ClassVar, Dict, Mapping, Optional, Union
 
 import apache_beam as beam
 
-from kappa.transforms.aggregation import Arrives, WindowedAggregation
+from kappa.transforms.aggregation import Arrives, Fold, FoldEvents, WindowedAggregation
 from kappa.transforms.lateness import BehindWatermark, WindowExpiry
 from kappa.transforms.windowing import WindowSpec, format_duration_ms
 
@@ -111,6 +114,14 @@ class Pipeline:
 
     def can_pre_aggregate(self, stream: str) -> bool:
         return stream == self.aggregated_input and self.aggregation.can_pre_aggregate(self.spec)
+
+    def fold(self, stream: str) -> Optional[Fold]:
+        """What a reader hands on in place of the stream's events it holds at once (they arrive as
+        `Arrives.PARTIALS`), or None: each event on its own. By default the declared aggregation's
+        partials, where the windowing allows (`kappa.transforms.aggregation`)."""
+        if not self.can_pre_aggregate(stream):
+            return None
+        return FoldEvents(self.aggregation, self.spec)
 
     def default_dead_letter_topic(self) -> str:
         return self.dead_letter_topic or f"{self.name}-dead-letter"

@@ -14,6 +14,13 @@ each carry the multiplier of what has arrived so far, and with `--allowed-latene
 it (always accumulating: a multiplier is a whole, not a delta). A backfill gives each window its
 final pane once.
 
+Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
+windowed join. A backfill whose windows are runs of whole slots (fixed windows, or sliding ones whose
+size is a multiple of the period: `Slots`) takes the bounded plan (`SurgeOfArchive`): each file
+split's ids folded per cell and slot as the reader reads them (`FoldCellSlots`), each cell's slots
+grouped, and each window's demand and supply counted from the union of its slots; the same records
+(the tests run both plans).
+
 Too late: a record more than the allowed lateness behind the watermark (`BehindWatermark`) goes to
 the `late` output; every window holding a record ends after it, so no window drops one silently.
 
@@ -24,16 +31,17 @@ the `late` output; every window holding a record ends after it, so no window dro
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 import apache_beam as beam
+from apache_beam.transforms.window import TimestampedValue
 
 from kappa.pipelines.model import MAIN_OUTPUT, Input, Output, Pipeline
 from kappa.transforms.aggregation import Arrives
 from kappa.transforms.distinct_count import DistinctCount, DistinctCountFn
 from kappa.transforms.window_join import WindowJoin
-from kappa.transforms.window_result import FormatWindowResults
-from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec
+from kappa.transforms.window_result import FormatWindowResults, window_result
+from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec, to_timestamp
 
 REQUESTS, DRIVERS = "requests", "drivers"
 SURGE = WindowSpec(kind=WindowKind.SLIDING, size_ms=5 * 60_000, period_ms=60_000)
@@ -62,10 +70,116 @@ def _has_any(joined: Tuple[str, Dict[str, DistinctCount]]) -> bool:
     return any(count.distinct for count in joined[1].values())
 
 
-def _surge(sides: Dict[str, DistinctCount]) -> Dict[str, Any]:
-    demand, supply = sides[REQUESTS].distinct, sides[DRIVERS].distinct
+def surge_fields(demand: int, supply: int) -> Dict[str, Any]:
     tenths = multiplier_tenths(demand, supply)
     return {"demand": demand, "supply": supply, "multiplier": tenths / 10, "multiplier_tenths": tenths}
+
+
+def _surge(sides: Dict[str, DistinctCount]) -> Dict[str, Any]:
+    return surge_fields(sides[REQUESTS].distinct, sides[DRIVERS].distinct)
+
+
+@dataclasses.dataclass(frozen=True)
+class Slots:
+    """A window spec's windows as runs of whole slots: fixed windows are one slot, sliding windows whose
+    size is a multiple of their period `size / period` slots of a period each."""
+
+    ms: int
+    offset_ms: int
+    per_window: int
+
+    @staticmethod
+    def of(spec: WindowSpec) -> Optional["Slots"]:
+        """None for windows that are not runs of slots (sessions, a size that is not a multiple of the period)."""
+        if spec.kind is WindowKind.FIXED:
+            return Slots(spec.size_ms, spec.offset_ms, 1)
+        if spec.kind is WindowKind.SLIDING and spec.size_ms % spec.period_ms == 0:
+            return Slots(spec.period_ms, spec.offset_ms, spec.size_ms // spec.period_ms)
+        return None
+
+    def start(self, event_ms: int) -> int:
+        return event_ms - (event_ms - self.offset_ms) % self.ms
+
+    def window_starts(self, slot_starts: Iterable[int]) -> Set[int]:
+        """The starts of every window that holds one of the slots."""
+        return {slot - back * self.ms for slot in slot_starts for back in range(self.per_window)}
+
+
+CellSlots = Dict[int, Set[str]]  # slot start -> the distinct ids in it, of one cell and side
+
+
+class FoldCellSlots:
+    """A backfill's split of one side -> (cell, (side, {slot start: distinct ids})) per cell in it
+    (picklable)."""
+
+    def __init__(self, side: str, keyed: Callable[[Any], Tuple[str, str]], slots: Slots,
+                 keep: Optional[Callable[[Any], bool]] = None):
+        self._side = side
+        self._keyed = keyed
+        self._slots = slots
+        self._keep = keep
+
+    def __call__(self, events: List[Any]) -> Iterator[TimestampedValue]:
+        held: Dict[str, CellSlots] = {}
+        keyed, keep, slot_of = self._keyed, self._keep, self._slots.start
+        for event in events:
+            if keep is not None and not keep(event):
+                continue
+            cell, id_ = keyed(event)
+            slots = held.get(cell)
+            if slots is None:
+                slots = held[cell] = {}
+            slot = slot_of(event.event_time)
+            ids = slots.get(slot)
+            if ids is None:
+                slots[slot] = {id_}
+            else:
+                ids.add(id_)
+        for cell, slots in held.items():
+            yield TimestampedValue((cell, (self._side, slots)), to_timestamp(min(slots)))
+
+
+class _SurgeOfCell:
+    """Bounded plan: a cell's slots of both sides -> the result of every window holding any of them."""
+
+    def __init__(self, spec: WindowSpec, slots: Slots):
+        self._size_ms = spec.size_ms
+        self._slots = slots
+
+    def __call__(self, grouped: Tuple[str, Iterable[Tuple[str, CellSlots]]]) -> Iterator[Dict[str, Any]]:
+        cell, parts = grouped
+        merged: Dict[str, CellSlots] = {REQUESTS: {}, DRIVERS: {}}
+        for side, slots in parts:
+            mine = merged[side]
+            for slot, ids in slots.items():
+                if slot in mine:
+                    mine[slot] = mine[slot] | ids
+                else:
+                    mine[slot] = ids
+        demand, supply = merged[REQUESTS], merged[DRIVERS]
+        slot_ms, per_window, none = self._slots.ms, self._slots.per_window, frozenset()
+        for start in self._slots.window_starts([*demand, *supply]):
+            held = [start + i * slot_ms for i in range(per_window)]
+            requests = none.union(*(demand.get(slot, none) for slot in held))
+            drivers = none.union(*(supply.get(slot, none) for slot in held))
+            yield window_result("cell", cell, start, start + self._size_ms, surge_fields(len(requests), len(drivers)))
+
+
+class SurgeOfArchive(beam.PTransform):
+    """A backfill's folded sides (`FoldCellSlots`) -> results, by the definitions themselves: each cell's
+    distinct ids per slot grouped, and each window's demand and supply the unions of its slots. No
+    windows, no triggers; the same records as the windowed join (the tests run both)."""
+
+    def __init__(self, spec: WindowSpec, slots: Slots):
+        super().__init__()
+        self._spec = spec
+        self._slots = slots
+
+    def expand(self, sides):
+        return ((sides[REQUESTS], sides[DRIVERS])
+                | "BothSides" >> beam.Flatten()
+                | "GroupByCell" >> beam.GroupByKey()
+                | "SurgeOfCell" >> beam.FlatMap(_SurgeOfCell(self._spec, self._slots)).with_output_types(Dict[str, Any]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +203,18 @@ class SurgePricing(Pipeline):
                              "--accumulation discarding does not apply")
         return super().configured(spec, allowed_lateness_ms)
 
+    def fold(self, stream: str) -> Optional[FoldCellSlots]:
+        """A backfill whose windows are runs of slots folds its splits for the bounded plan (`SurgeOfArchive`)."""
+        slots = Slots.of(self.spec)
+        if not self.bounded or slots is None:
+            return None
+        if stream == REQUESTS:
+            return FoldCellSlots(REQUESTS, _request, slots)
+        return FoldCellSlots(DRIVERS, _driver, slots, keep=_is_available)
+
     def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
+        if arrives[REQUESTS] is Arrives.PARTIALS:
+            return {MAIN_OUTPUT: streams | "Surge" >> SurgeOfArchive(self.spec, Slots.of(self.spec))}
         keyed = Tuple[str, str]
         demand = streams[REQUESTS] | "ByCell" >> beam.Map(_request).with_output_types(keyed)
         supply = (streams[DRIVERS]

@@ -36,7 +36,7 @@ from kappa.runners import replay_panes, summary
 from kappa.runners.interrupt import Interruptible
 from kappa.runners.profiles import Mode, RunnerProfile
 from kappa.transforms import metrics
-from kappa.transforms.aggregation import Arrives, FoldEvents, grouping_of
+from kappa.transforms.aggregation import Arrives, Fold, grouping_of
 from kappa.transforms.bundle_combine import CombineInBundles
 from kappa.transforms.lateness import LateRecord
 from kappa.transforms.tally import Tally
@@ -89,13 +89,11 @@ class JobRequest:
 
     def pre_aggregates(self, stream: str) -> bool:
         """Batch folds each file split, stream each read of a partition, replay the records that arrive
-        together, before the shuffle, where the windowing allows (see `kappa.transforms.aggregation`)."""
-        return not self.per_element and self.effective.can_pre_aggregate(stream)
+        together, before the shuffle, where the pipeline can (`Pipeline.fold`)."""
+        return self.fold(stream) is not None
 
-    def fold(self, stream: str) -> Optional[FoldEvents]:
-        if not self.pre_aggregates(stream):
-            return None
-        return FoldEvents(self.pipeline.aggregation, self.effective.spec)
+    def fold(self, stream: str) -> Optional[Fold]:
+        return None if self.per_element else self.effective.fold(stream)
 
     def contract(self, stream: str) -> contracts.Contract:
         return contracts.contract(self.pipeline.inputs[stream].subject)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any, Tuple
 
 import apache_beam as beam
 import pytest
@@ -20,9 +21,10 @@ from apache_beam.utils.timestamp import Timestamp
 from kappa.io import generate_viewers, writers
 from kappa.io.contracts import epoch_ms
 from kappa.io.replay import AddElements, ReplayStreams
-from kappa.pipelines.concurrent_viewers import PIPELINE, SESSIONS, covers_minute, minute_windows
+from kappa.pipelines.concurrent_viewers import PIPELINE, SESSIONS, FoldHeartbeats, covers_minute, minute_windows
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY
 from kappa.runners import cli
+from kappa.transforms.aggregation import Arrives
 from tests import test_streaming as streaming
 from tests import viewers_reference as reference
 from tests.test_event_time import RUNNERS
@@ -54,14 +56,24 @@ def _heartbeats(scenario):
     return [beat for step in scenario.steps if isinstance(step, AddElements) for beat, _ in step.elements]
 
 
+def _bounded_input(pipeline, beats, arrives):
+    """The heartbeats as a backfill's reader hands them on: each event, or the partials of a split."""
+    if arrives is Arrives.PARTIALS:
+        partials = list(FoldHeartbeats()(beats[:3])) + list(FoldHeartbeats()(beats[3:]))
+        return pipeline | beam.Create(partials).with_output_types(Tuple[Tuple[str, str], Any])
+    return pipeline | beam.Create([
+        window.TimestampedValue(beat, Timestamp(micros=beat.event_time * 1000)) for beat in beats
+    ]).with_output_types(Heartbeat)
+
+
+@pytest.mark.parametrize("arrives", [Arrives.EVENTS, Arrives.PARTIALS], ids=["windowed", "folded"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario):
+def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario, arrives):
+    """Both bounded plans: the windowed one on each event, and `ViewersOfArchive` on two splits' partials."""
     beats = _heartbeats(scenario)
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        streams = {"heartbeats": pipeline | beam.Create([
-            window.TimestampedValue(beat, Timestamp(micros=beat.event_time * 1000)) for beat in beats
-        ]).with_output_types(Heartbeat)}
-        outputs = streams | PIPELINE.configured(spec=scenario.spec).for_backfill().transform()
+        streams = {"heartbeats": _bounded_input(pipeline, beats, arrives)}
+        outputs = streams | PIPELINE.configured(spec=scenario.spec).for_backfill().transform({"heartbeats": arrives})
         _assert_outputs(outputs, scenario.finals(), scenario.sessions, scenario.tally())
     expected_sessions = reference.sessions([beat._asdict() for beat in beats], scenario.spec.size_ms)
     assert expected_sessions == {s["key"]: s for s in scenario.sessions}
@@ -165,6 +177,10 @@ def test_backfill_equals_the_reference_and_reconciles(archive, backfill):
     assert streams["records_in"] == streams["used"] + streams["duplicates"] + 12
     assert (streams["dead_letters"], streams["too_late"], summary["failed_check"]) == (12, 0, None)
     assert summary["outputs"] == {MAIN_OUTPUT: len(results), SESSIONS: len(sessions)}
+
+
+def test_backfill_of_each_event_through_the_windows_equals_the_folded_one(archive, backfill, tmp_path):
+    assert _run(archive, tmp_path / "per-element", "--per-element") == backfill
 
 
 def test_backfill_on_flink_equals_the_direct_runner(archive, backfill, tmp_path, flink_job_server):

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import uuid
+from typing import Any, Tuple
 
 import apache_beam as beam
 import pytest
@@ -18,10 +19,12 @@ from apache_beam.utils.timestamp import Timestamp
 from kappa.io import generate_surge, writers
 from kappa.io.replay import AddElements, ReplayStreams
 from kappa.pipelines.model import MAIN_OUTPUT
-from kappa.pipelines.surge_pricing import PIPELINE
+from kappa.pipelines.surge_pricing import PIPELINE, Slots
 from kappa.runners import cli
+from kappa.transforms.aggregation import Arrives
 from kappa.transforms.distinct_count import DistinctCountFn
 from kappa.transforms.window_join import WindowJoin
+from kappa.transforms.windowing import WindowKind, WindowSpec
 from tests import surge_reference as reference
 from tests import test_streaming as streaming
 from tests.surge_scenarios import SCENARIOS, Location, Request
@@ -45,18 +48,46 @@ def _events(scenario, stream):
             for event, _ in step.elements]
 
 
+def _bounded_input(pipeline, scenario, stream, arrives):
+    """A side as a backfill's reader hands it on: each event, or the partials of two splits."""
+    events = _events(scenario, stream)
+    if arrives is Arrives.PARTIALS:
+        fold = PIPELINE.for_backfill().fold(stream)
+        partials = list(fold(events[:2])) + list(fold(events[2:]))
+        return pipeline | f"Create{stream}" >> beam.Create(partials).with_output_types(Tuple[str, Any])
+    return pipeline | f"Create{stream}" >> beam.Create([
+        window.TimestampedValue(event, Timestamp(micros=event.event_time * 1000))
+        for event in events]).with_output_types(TYPES[stream])
+
+
+@pytest.mark.parametrize("arrives", [Arrives.EVENTS, Arrives.PARTIALS], ids=["windowed", "folded"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario):
+def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario, arrives):
+    """Both bounded plans: the windowed join of each event, and `SurgeOfArchive` on two splits' partials."""
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        streams = {stream: pipeline | f"Create{stream}" >> beam.Create([
-            window.TimestampedValue(event, Timestamp(micros=event.event_time * 1000))
-            for event in _events(scenario, stream)]).with_output_types(record_type)
-            for stream, record_type in TYPES.items()}
-        outputs = streams | PIPELINE.for_backfill().transform()
+        streams = {stream: _bounded_input(pipeline, scenario, stream, arrives) for stream in TYPES}
+        outputs = streams | PIPELINE.for_backfill().transform({stream: arrives for stream in TYPES})
         assert_that(outputs[MAIN_OUTPUT], equal_to(list(scenario.results)))
     expected = reference.surge([r._asdict() for r in _events(scenario, "requests")],
                                [d._asdict() for d in _events(scenario, "drivers")])
     assert expected == {r["key"]: r for r in scenario.results}
+
+
+@pytest.mark.parametrize("size_s, period_s, offset_s", [(300, 60, 0), (300, 60, 20), (120, 120, 0), (600, 200, 50)])
+def test_slots_give_the_windows_beam_assigns(size_s, period_s, offset_s):
+    fixed = size_s == period_s
+    spec = WindowSpec(kind=WindowKind.FIXED if fixed else WindowKind.SLIDING, size_ms=size_s * 1000,
+                      period_ms=None if fixed else period_s * 1000, offset_ms=offset_s * 1000)
+    slots = Slots.of(spec)
+    beam_windows = window.SlidingWindows(size_s, period_s, Timestamp(offset_s))
+    for event_ms in (0, 1, 19_999, 20_000, 59_999, 60_000, 299_999, 300_000, 1_234_567):
+        assigned = beam_windows.assign(window.WindowFn.AssignContext(Timestamp(micros=event_ms * 1000)))
+        assert slots.window_starts([slots.start(event_ms)]) == {w.start.micros // 1000 for w in assigned}
+
+
+def test_sessions_and_uneven_slides_have_no_slots():
+    assert Slots.of(WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)) is None
+    assert Slots.of(WindowSpec(kind=WindowKind.SLIDING, size_ms=300_000, period_ms=70_000)) is None
 
 
 def _keyed(pipeline, label, key_type):
@@ -116,6 +147,10 @@ def test_backfill_equals_the_reference(archive, backfill):
     assert {stream: (counts["dead_letters"], counts["too_late"]) for stream, counts in summary["streams"].items()} == {
         "requests": (6, 0), "drivers": (6, 0)}
     assert (summary["outputs"], summary["failed_check"]) == ({MAIN_OUTPUT: len(results)}, None)
+
+
+def test_backfill_of_each_event_through_the_windowed_join_equals_the_folded_one(archive, backfill, tmp_path):
+    assert _run(archive, tmp_path / "per-element", "--per-element") == backfill
 
 
 def test_backfill_on_flink_equals_the_direct_runner(archive, backfill, tmp_path, flink_job_server):

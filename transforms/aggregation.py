@@ -134,6 +134,10 @@ class WindowPartials:
         self._values = {}
 
 
+# What a reader that holds many events at once hands on in their place (`Pipeline.fold`).
+Fold = Callable[[List[Any]], Iterable[window.TimestampedValue]]
+
+
 class FoldEvents:
     """events -> their partials, for a reader that holds a batch of events at once (picklable)."""
 

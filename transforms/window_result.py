@@ -28,6 +28,13 @@ def window_key(key: str, window_start_ms: int) -> str:
     return f"{key}:{window_start_ms}"
 
 
+def window_result(key_field: str, key: str, start_ms: int, end_ms: int, fields: Dict[str, Any],
+                  timing: str = "ON_TIME", is_last: bool = True) -> Dict[str, Any]:
+    """The record of one pane; by default a bounded plan's one final result of a window."""
+    return {"key": window_key(key, start_ms), key_field: key, "window_start": start_ms, "window_end": end_ms,
+            **fields, "timing": timing, "is_last": is_last}
+
+
 Bounds = Callable[[IntervalWindow], Tuple[int, int]]  # a Beam window -> the [start, end) ms a result reports
 
 
@@ -49,15 +56,8 @@ class _ToWindowResult(beam.DoFn):
     ) -> Iterable[Dict[str, Any]]:
         key, value = keyed
         start_ms, end_ms = self._bounds(win)
-        yield {
-            "key": window_key(key, start_ms),
-            self._key_field: key,
-            "window_start": start_ms,
-            "window_end": end_ms,
-            **self._fields(value),
-            "timing": self._timing[pane.timing],
-            "is_last": pane.is_last,
-        }
+        yield window_result(self._key_field, key, start_ms, end_ms, self._fields(value), self._timing[pane.timing],
+                            pane.is_last)
 
 
 class FormatWindowResults(beam.PTransform):
