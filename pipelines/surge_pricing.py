@@ -37,11 +37,11 @@ import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
 
 from kappa.pipelines.model import MAIN_OUTPUT, Input, Output, Pipeline
-from kappa.transforms.aggregation import Arrives
+from kappa.transforms.aggregation import Arrives, Fold, FoldEvents, KeyedValues, WindowedAggregation
 from kappa.transforms.distinct_count import DistinctCount, DistinctCountFn
 from kappa.transforms.window_join import WindowJoin
 from kappa.transforms.window_result import FormatWindowResults, window_result
-from kappa.transforms.windowing import Accumulation, WindowKind, WindowSpec, to_timestamp
+from kappa.transforms.windowing import Accumulation, Slots, WindowKind, WindowSpec, to_timestamp
 
 REQUESTS, DRIVERS = "requests", "drivers"
 SURGE = WindowSpec(kind=WindowKind.SLIDING, size_ms=5 * 60_000, period_ms=60_000)
@@ -65,6 +65,16 @@ def _driver(location: Any) -> Tuple[str, str]:
     return location.cell, location.driver_id
 
 
+def _event_time(event: Any) -> int:
+    return event.event_time
+
+
+# What each event of a side contributes to its cell's windows: demand, a request's id; supply, an
+# available driver's id.
+SIDES = {REQUESTS: WindowedAggregation(_event_time, _request, DistinctCountFn()),
+         DRIVERS: WindowedAggregation(_event_time, _driver, DistinctCountFn(), keep=_is_available)}
+
+
 def _has_any(joined: Tuple[str, Dict[str, DistinctCount]]) -> bool:
     """Flink emits a pane without inputs when a window's end and garbage-collection timers fire together."""
     return any(count.distinct for count in joined[1].values())
@@ -79,32 +89,6 @@ def _surge(sides: Dict[str, DistinctCount]) -> Dict[str, Any]:
     return surge_fields(sides[REQUESTS].distinct, sides[DRIVERS].distinct)
 
 
-@dataclasses.dataclass(frozen=True)
-class Slots:
-    """A window spec's windows as runs of whole slots: fixed windows are one slot, sliding windows whose
-    size is a multiple of their period `size / period` slots of a period each."""
-
-    ms: int
-    offset_ms: int
-    per_window: int
-
-    @staticmethod
-    def of(spec: WindowSpec) -> Optional["Slots"]:
-        """None for windows that are not runs of slots (sessions, a size that is not a multiple of the period)."""
-        if spec.kind is WindowKind.FIXED:
-            return Slots(spec.size_ms, spec.offset_ms, 1)
-        if spec.kind is WindowKind.SLIDING and spec.size_ms % spec.period_ms == 0:
-            return Slots(spec.period_ms, spec.offset_ms, spec.size_ms // spec.period_ms)
-        return None
-
-    def start(self, event_ms: int) -> int:
-        return event_ms - (event_ms - self.offset_ms) % self.ms
-
-    def window_starts(self, slot_starts: Iterable[int]) -> Set[int]:
-        """The starts of every window that holds one of the slots."""
-        return {slot - back * self.ms for slot in slot_starts for back in range(self.per_window)}
-
-
 CellSlots = Dict[int, Set[str]]  # slot start -> the distinct ids in it, of one cell and side
 
 
@@ -112,20 +96,18 @@ class FoldCellSlots:
     """A backfill's split of one side -> (cell, (side, {slot start: distinct ids})) per cell in it
     (picklable)."""
 
-    def __init__(self, side: str, keyed: Callable[[Any], Tuple[str, str]], slots: Slots,
-                 keep: Optional[Callable[[Any], bool]] = None):
+    def __init__(self, side: str, slots: Slots):
         self._side = side
-        self._keyed = keyed
         self._slots = slots
-        self._keep = keep
 
     def __call__(self, events: List[Any]) -> Iterator[TimestampedValue]:
+        aggregation = SIDES[self._side]
         held: Dict[str, CellSlots] = {}
-        keyed, keep, slot_of = self._keyed, self._keep, self._slots.start
+        key_value, keep, slot_of = aggregation.key_value, aggregation.keep, self._slots.start
         for event in events:
             if keep is not None and not keep(event):
                 continue
-            cell, id_ = keyed(event)
+            cell, id_ = key_value(event)
             slots = held.get(cell)
             if slots is None:
                 slots = held[cell] = {}
@@ -203,25 +185,21 @@ class SurgePricing(Pipeline):
                              "--accumulation discarding does not apply")
         return super().configured(spec, allowed_lateness_ms)
 
-    def fold(self, stream: str) -> Optional[FoldCellSlots]:
-        """A backfill whose windows are runs of slots folds its splits for the bounded plan (`SurgeOfArchive`)."""
+    def fold(self, stream: str) -> Optional[Fold]:
+        """A backfill folds its splits for the bounded plan (`SurgeOfArchive`), a stream each read of a
+        partition into its side's partials per (cell, slot), where the windows are runs of slots."""
         slots = Slots.of(self.spec)
-        if not self.bounded or slots is None:
-            return None
-        if stream == REQUESTS:
-            return FoldCellSlots(REQUESTS, _request, slots)
-        return FoldCellSlots(DRIVERS, _driver, slots, keep=_is_available)
+        if self.bounded:
+            return FoldCellSlots(stream, slots) if slots is not None else None
+        return FoldEvents(SIDES[stream], self.spec) if SIDES[stream].can_pre_aggregate(self.spec) else None
 
     def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
-        if arrives[REQUESTS] is Arrives.PARTIALS:
+        if self.bounded and arrives[REQUESTS] is Arrives.PARTIALS:
             return {MAIN_OUTPUT: streams | "Surge" >> SurgeOfArchive(self.spec, Slots.of(self.spec))}
-        keyed = Tuple[str, str]
-        demand = streams[REQUESTS] | "ByCell" >> beam.Map(_request).with_output_types(keyed)
-        supply = (streams[DRIVERS]
-                  | "Available" >> beam.Filter(_is_available)
-                  | "DriverByCell" >> beam.Map(_driver).with_output_types(keyed))
-        joined = ({REQUESTS: demand, DRIVERS: supply}
-                  | "DemandAndSupply" >> WindowJoin(self.spec, {REQUESTS: DistinctCountFn(), DRIVERS: DistinctCountFn()})
+        sides = {side: streams[side] | f"{side.capitalize()}ByCell" >> KeyedValues(SIDES[side], arrives[side], str)
+                 for side in SIDES}
+        joined = (sides
+                  | "DemandAndSupply" >> WindowJoin(self.spec, {side: SIDES[side].merging(arrives[side]) for side in SIDES})
                   | "DropEmptyPanes" >> beam.Filter(_has_any))
         return {MAIN_OUTPUT: joined | "Format" >> FormatWindowResults("cell", _surge, self.bounded)}
 

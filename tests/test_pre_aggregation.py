@@ -36,14 +36,24 @@ def backfill(input_dir, out, *flags):
     return results, dead_letters, {k: v for k, v in summary.items() if k not in TIMING_FIELDS}
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "avro"])
-def test_pre_aggregated_equals_per_element(archive, fmt, tmp_path, monkeypatch):
-    per_element = backfill(archive / fmt, tmp_path / "per-element", "--per-element")
+SLIDING = ("--window-kind", "sliding", "--window", "3m", "--period", "1m")  # each order in 3 windows, by its slot
+
+
+@pytest.mark.parametrize("fmt, windowing", [("jsonl", ()), ("avro", ()), ("avro", SLIDING)],
+                         ids=["jsonl", "avro", "avro-sliding"])
+def test_pre_aggregated_equals_per_element(archive, fmt, windowing, tmp_path, monkeypatch):
+    per_element = backfill(archive / fmt, tmp_path / "per-element", "--per-element", *windowing)
     monkeypatch.setattr(splits, "SPLIT_BYTES", 50_000)  # several splits per file, each on either worker
     monkeypatch.setattr(job, "WORKER_BYTES", 50_000)  # and worker processes even for this small input
     for workers in ("1", "2"):
-        assert backfill(archive / fmt, tmp_path / f"pre-aggregated-{workers}", "--workers", workers) == per_element
+        assert backfill(archive / fmt, tmp_path / f"pre-aggregated-{workers}", "--workers", workers,
+                        *windowing) == per_element
     results, dead_letters, summary = per_element
+    if windowing:  # a 3-minute window for every minute that starts one holding an order
+        minutes = {(r["region"], r["window_start"]) for r in map(json.loads, backfill(archive / fmt, tmp_path / "fixed")[0])}
+        assert sorted((r["region"], r["window_start"]) for r in map(json.loads, results)) == sorted(
+            {(region, start - back * 60_000) for region, start in minutes for back in range(3)})
+        return
     if fmt == "jsonl":
         counts = {json.loads(r)["key"]: json.loads(r)["count"] for r in results}
         assert counts == reference_counts(sorted((archive / fmt).iterdir()))
@@ -75,8 +85,9 @@ def test_fixed_windows_without_count_triggers_pre_aggregate_in_every_mode():
     assert not pre_aggregates(Mode.REPLAY, by_count)
     assert not pre_aggregates(Mode.REPLAY, fixed, per_element=True)
     assert not pre_aggregates(Mode.BATCH, WindowSpec(kind=WindowKind.SESSION, size_ms=60_000))
-    assert not pre_aggregates(Mode.BATCH, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000))
-    with pytest.raises(ValueError, match="fixed windows without early firing by count only"):
+    assert pre_aggregates(Mode.STREAM, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000))
+    assert not pre_aggregates(Mode.STREAM, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=25_000))
+    with pytest.raises(ValueError, match="without early firing by count only"):
         WindowPartials(pipeline.aggregation, by_count)
     assert WindowedAggregation.can_pre_aggregate(late_and_early)
 
@@ -91,6 +102,16 @@ def test_partials_fold_values_per_key_and_window():
     folded = sorted((p.value[0], p.timestamp.micros // 1000, sorted(p.value[1][0]), p.value[1][1])
                     for p in partials.partials())
     assert folded == [("eu", 0, ["o1"], 2), ("eu", 60_000, ["o2"], 1), ("us", 0, ["o3"], 1)]
+
+
+def test_partials_of_sliding_windows_fold_per_period():
+    aggregation = registry.get("orders-per-minute").aggregation
+    partials = WindowPartials(aggregation, WindowSpec(kind=WindowKind.SLIDING, size_ms=60_000, period_ms=30_000))
+    Order = contracts.contract("order").record_type
+    assert partials.add_all([Order("o1", "eu", 1.0, 10), Order("o2", "eu", 1.0, 29_999),
+                             Order("o3", "eu", 1.0, 30_000)]) == 3
+    folded = sorted((p.value[0], p.timestamp.micros // 1000, sorted(p.value[1][0])) for p in partials.partials())
+    assert folded == [("eu", 0, ["o1", "o2"]), ("eu", 30_000, ["o3"])]
 
 
 def test_pre_aggregated_on_flink_batch_equals_per_element(archive, tmp_path, monkeypatch):

@@ -19,12 +19,11 @@ from apache_beam.utils.timestamp import Timestamp
 from kappa.io import generate_surge, writers
 from kappa.io.replay import AddElements, ReplayStreams
 from kappa.pipelines.model import MAIN_OUTPUT
-from kappa.pipelines.surge_pricing import PIPELINE, Slots
+from kappa.pipelines.surge_pricing import PIPELINE
 from kappa.runners import cli
 from kappa.transforms.aggregation import Arrives
 from kappa.transforms.distinct_count import DistinctCountFn
 from kappa.transforms.window_join import WindowJoin
-from kappa.transforms.windowing import WindowKind, WindowSpec
 from tests import surge_reference as reference
 from tests import test_streaming as streaming
 from tests.surge_scenarios import SCENARIOS, Location, Request
@@ -71,23 +70,6 @@ def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario, ar
     expected = reference.surge([r._asdict() for r in _events(scenario, "requests")],
                                [d._asdict() for d in _events(scenario, "drivers")])
     assert expected == {r["key"]: r for r in scenario.results}
-
-
-@pytest.mark.parametrize("size_s, period_s, offset_s", [(300, 60, 0), (300, 60, 20), (120, 120, 0), (600, 200, 50)])
-def test_slots_give_the_windows_beam_assigns(size_s, period_s, offset_s):
-    fixed = size_s == period_s
-    spec = WindowSpec(kind=WindowKind.FIXED if fixed else WindowKind.SLIDING, size_ms=size_s * 1000,
-                      period_ms=None if fixed else period_s * 1000, offset_ms=offset_s * 1000)
-    slots = Slots.of(spec)
-    beam_windows = window.SlidingWindows(size_s, period_s, Timestamp(offset_s))
-    for event_ms in (0, 1, 19_999, 20_000, 59_999, 60_000, 299_999, 300_000, 1_234_567):
-        assigned = beam_windows.assign(window.WindowFn.AssignContext(Timestamp(micros=event_ms * 1000)))
-        assert slots.window_starts([slots.start(event_ms)]) == {w.start.micros // 1000 for w in assigned}
-
-
-def test_sessions_and_uneven_slides_have_no_slots():
-    assert Slots.of(WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)) is None
-    assert Slots.of(WindowSpec(kind=WindowKind.SLIDING, size_ms=300_000, period_ms=70_000)) is None
 
 
 def _keyed(pipeline, label, key_type):

@@ -2,9 +2,10 @@ import argparse
 
 import pytest
 from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Timestamp
 
-from kappa.transforms.windowing import (Accumulation, WindowKind, WindowSpec, add_window_flags, parse_duration_ms,
-                                        spec_from_args)
+from kappa.transforms.windowing import (Accumulation, Slots, WindowKind, WindowSpec, add_window_flags,
+                                        parse_duration_ms, spec_from_args)
 
 
 def flags(*argv):
@@ -79,3 +80,20 @@ def test_final_only_keeps_windows_and_drops_speculation():
                            accumulation=Accumulation.DISCARDING)
     assert streaming.final_only() == WindowSpec(size_ms=120_000)
     assert streaming.final_only().fires_once and not streaming.fires_once
+
+
+@pytest.mark.parametrize("size_s, period_s, offset_s", [(300, 60, 0), (300, 60, 20), (120, 120, 0), (600, 200, 50)])
+def test_slots_give_the_windows_beam_assigns(size_s, period_s, offset_s):
+    fixed = size_s == period_s
+    spec = WindowSpec(kind=WindowKind.FIXED if fixed else WindowKind.SLIDING, size_ms=size_s * 1000,
+                      period_ms=None if fixed else period_s * 1000, offset_ms=offset_s * 1000)
+    slots = Slots.of(spec)
+    beam_windows = window.SlidingWindows(size_s, period_s, Timestamp(offset_s))
+    for event_ms in (0, 1, 19_999, 20_000, 59_999, 60_000, 299_999, 300_000, 1_234_567):
+        assigned = beam_windows.assign(window.WindowFn.AssignContext(Timestamp(micros=event_ms * 1000)))
+        assert slots.window_starts([slots.start(event_ms)]) == {w.start.micros // 1000 for w in assigned}
+
+
+def test_sessions_and_uneven_slides_have_no_slots():
+    assert Slots.of(WindowSpec(kind=WindowKind.SESSION, size_ms=60_000)) is None
+    assert Slots.of(WindowSpec(kind=WindowKind.SLIDING, size_ms=300_000, period_ms=70_000)) is None

@@ -14,22 +14,24 @@ runner chose (`Arrives`):
 - panes: a replay on the direct runner played the grouping in process (`kappa.runners.replay_panes`),
   so the panes only pass through.
 
-Pre-aggregation needs each event in exactly one window that never merges (fixed windows) and no
-trigger that counts elements. It gives the same on-time and final results: a read's records reach
-the windowing together either way, before the reader moves the watermark. What can differ is how
-late records are grouped into panes: the late records of one read come out as one late pane
-instead of one pane each.
+Pre-aggregation needs windows that never merge and that every event of a slot shares: fixed
+windows (a slot is a window), or sliding windows whose size is a multiple of their period (a slot
+is a period, in size / period windows; `Slots`); a partial stamped with its slot's start lands in
+exactly its events' windows. And no trigger that counts elements. It gives the same on-time and
+final results: a read's records reach the windowing together either way, before the reader moves
+the watermark. What can differ is how late records are grouped into panes: the late records of one
+read come out as one late pane instead of one pane each.
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import window
 
-from kappa.transforms.windowing import WindowKind, WindowSpec, to_timestamp
+from kappa.transforms.windowing import Slots, WindowSpec, to_timestamp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +41,16 @@ class WindowedAggregation:
     event_time_ms: Callable[[Any], int]
     key_value: Callable[[Any], Tuple[Hashable, Any]]  # event -> (key, value handed to combine_fn)
     combine_fn: beam.CombineFn
+    keep: Optional[Callable[[Any], bool]] = None  # the events that contribute; None: every one
 
     @staticmethod
     def can_pre_aggregate(spec: WindowSpec) -> bool:
-        """Fixed windows, and no early firing by element count (see the module's docstring)."""
-        return spec.kind is WindowKind.FIXED and spec.early_firing_count is None
+        """Windows of whole slots, and no early firing by element count (see the module's docstring)."""
+        return Slots.of(spec) is not None and spec.early_firing_count is None
+
+    def merging(self, arrives: Arrives) -> beam.CombineFn:
+        """The combiner of the grouping for the form the input arrives in: partials merge accumulators."""
+        return _MergeAccumulators(self.combine_fn) if arrives is Arrives.PARTIALS else self.combine_fn
 
 
 # An element as the grouping receives it: (element, its event time in ms) -> (key, value, event time in ms).
@@ -54,7 +61,7 @@ def grouping_of(aggregation: WindowedAggregation, pre_aggregated: bool) -> Tuple
     """What the `CombinePerKey` of each plan groups, and with which combiner: events keyed by
     `key_value` at their event time, or (key, accumulator) partials at their window's start merged."""
     if pre_aggregated:
-        return _partial_as_grouped, _MergeAccumulators(aggregation.combine_fn)
+        return _partial_as_grouped, aggregation.merging(Arrives.PARTIALS)
 
     def event_as_grouped(event: Any, _: int) -> Tuple[Hashable, Any, int]:
         key, value = aggregation.key_value(event)
@@ -87,14 +94,35 @@ class Aggregate(beam.PTransform):
     def expand(self, pcoll):
         if self._arrives is Arrives.PANES:
             return pcoll
-        grouped, combine_fn = grouping_of(self._aggregation, self._arrives is Arrives.PARTIALS)
-        if self._arrives is Arrives.EVENTS:
+        return (pcoll
+                | "KeyValue" >> KeyedValues(self._aggregation, self._arrives)
+                | "Window" >> self._spec.window_into()
+                | "Combine" >> beam.CombinePerKey(self._aggregation.merging(self._arrives)))
+
+
+class KeyedValues(beam.PTransform):
+    """Events or partials of an aggregated input -> (key, value) for `aggregation.merging(arrives)`: each
+    contributing event's `key_value`, or the partials as they are; typed Tuple[key_type, Any] when
+    `key_type` is given (a join checks its sides' key types), else as inferred."""
+
+    def __init__(self, aggregation: WindowedAggregation, arrives: Arrives, key_type: Optional[type] = None):
+        super().__init__()
+        self._aggregation = aggregation
+        self._arrives = arrives
+        self._key_type = key_type
+
+    def expand(self, pcoll):
+        if self._arrives is not Arrives.PARTIALS:
+            if self._aggregation.keep is not None:
+                pcoll = pcoll | "Keep" >> beam.Filter(self._aggregation.keep)
             pcoll = pcoll | "KeyValue" >> beam.Map(self._aggregation.key_value)
-        return pcoll | "Window" >> self._spec.window_into() | "Combine" >> beam.CombinePerKey(combine_fn)
+        if self._key_type is not None:
+            pcoll.element_type = beam.typehints.Tuple[self._key_type, beam.typehints.Any]
+        return pcoll
 
 
 class WindowPartials:
-    """Events folded into one accumulator per (key, fixed window), in plain Python.
+    """Events folded into one accumulator per (key, slot of their windows), in plain Python.
 
     Values are gathered per (key, window) and handed to `CombineFn.add_inputs` once, so a combiner
     that can take a batch (a set update, a sum) does so.
@@ -102,23 +130,23 @@ class WindowPartials:
 
     def __init__(self, aggregation: WindowedAggregation, spec: WindowSpec):
         if not aggregation.can_pre_aggregate(spec):
-            raise ValueError(f"cannot pre-aggregate {spec.describe()}: "
-                             "fixed windows without early firing by count only")
+            raise ValueError(f"cannot pre-aggregate {spec.describe()}: fixed windows, or sliding windows a "
+                             "multiple of their period, without early firing by count only")
         self._aggregation = aggregation
-        self._size_ms = spec.size_ms
-        self._offset_ms = spec.offset_ms
+        self._slot_of = Slots.of(spec).start
         self._values: Dict[Tuple[Hashable, int], List[Any]] = {}
 
     def add_all(self, events: Iterable[Any]) -> int:
         """Folds the events in; returns how many there were."""
         event_time_ms, key_value = self._aggregation.event_time_ms, self._aggregation.key_value
-        size_ms, offset_ms, table = self._size_ms, self._offset_ms, self._values
+        slot_of, keep, table = self._slot_of, self._aggregation.keep, self._values
         count = 0
         for event in events:
             count += 1
-            event_ms = event_time_ms(event)
+            if keep is not None and not keep(event):
+                continue
             key, value = key_value(event)
-            slot = (key, event_ms - (event_ms - offset_ms) % size_ms)  # FixedWindows' start
+            slot = (key, slot_of(event_time_ms(event)))
             values = table.get(slot)
             if values is None:
                 values = table[slot] = []
@@ -126,7 +154,7 @@ class WindowPartials:
         return count
 
     def partials(self) -> Iterator[window.TimestampedValue]:
-        """(key, accumulator), stamped with its window's start so the window function puts it back there."""
+        """(key, accumulator), stamped with its slot's start so the window function puts it in its windows."""
         combine_fn = self._aggregation.combine_fn
         for (key, start_ms), values in self._values.items():
             accumulator = combine_fn.add_inputs(combine_fn.create_accumulator(), values)

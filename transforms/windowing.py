@@ -17,7 +17,7 @@ import argparse
 import dataclasses
 import enum
 import re
-from typing import Optional
+from typing import Iterable, Optional, Set
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
@@ -201,6 +201,32 @@ class WindowSpec:
             "early_firing_count": self.early_firing_count,
             "accumulation": self.accumulation.value,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Slots:
+    """A window spec's windows as runs of whole slots: fixed windows are one slot, sliding windows whose
+    size is a multiple of their period `size / period` slots of a period each."""
+
+    ms: int
+    offset_ms: int
+    per_window: int
+
+    @staticmethod
+    def of(spec: WindowSpec) -> Optional["Slots"]:
+        """None for windows that are not runs of slots (sessions, a size that is not a multiple of the period)."""
+        if spec.kind is WindowKind.FIXED:
+            return Slots(spec.size_ms, spec.offset_ms, 1)
+        if spec.kind is WindowKind.SLIDING and spec.size_ms % spec.period_ms == 0:
+            return Slots(spec.period_ms, spec.offset_ms, spec.size_ms // spec.period_ms)
+        return None
+
+    def start(self, event_ms: int) -> int:
+        return event_ms - (event_ms - self.offset_ms) % self.ms
+
+    def window_starts(self, slot_starts: Iterable[int]) -> Set[int]:
+        """The starts of every window that holds one of the slots."""
+        return {slot - back * self.ms for slot in slot_starts for back in range(self.per_window)}
 
 
 def add_window_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
