@@ -87,17 +87,25 @@ run-flink: $(INSTALLED) deps
 test: $(INSTALLED) deps
 	$(BIN)/pytest -q tests
 
-# Every contender on the same seeded 1M-event archive, checked against each other, then fraud-scoring's
-# at 1M and 4M payments (FRAUD_BENCH_FLAGS, e.g. "--payments 200000 --repeat 1"); docs/benchmarks.md.
-# The PyFlink peer runs in an environment of its own: apache-flink pins an apache-beam older than kappa's.
+# Every contender on the same seeded 1M-event archive, checked against each other, then fraud-scoring's,
+# concurrent-viewers' and surge-pricing's at 1M and 4M (FRAUD_BENCH_FLAGS, e.g. "--payments 200000
+# --repeat 1"; VIEWERS_BENCH_FLAGS, e.g. "--heartbeats 200000"; SURGE_BENCH_FLAGS, e.g. "--events
+# 200000"); docs/benchmarks.md. The PyFlink peer runs in an environment of its own: apache-flink pins
+# an apache-beam older than kappa's.
 BENCH_FLAGS ?=
 FRAUD_BENCH_FLAGS ?=
+VIEWERS_BENCH_FLAGS ?=
+SURGE_BENCH_FLAGS ?=
 PYFLINK_VENV := $(BUILD)/bench/pyflink-venv
 bench: $(INSTALLED) deps $(PYFLINK_VENV)/.installed
 	PYTHONWARNINGS=ignore::FutureWarning $(BIN)/python -m kappa.benchmarks.run --workdir $(BUILD)/bench \
 		--pyflink-python $(PYFLINK_VENV)/bin/python $(BENCH_FLAGS)
 	PYTHONWARNINGS=ignore::FutureWarning $(BIN)/python -m kappa.benchmarks.fraud --workdir $(BUILD)/bench \
 		$(FRAUD_BENCH_FLAGS)
+	PYTHONWARNINGS=ignore::FutureWarning $(BIN)/python -m kappa.benchmarks.viewers --workdir $(BUILD)/bench \
+		$(VIEWERS_BENCH_FLAGS)
+	PYTHONWARNINGS=ignore::FutureWarning $(BIN)/python -m kappa.benchmarks.surge --workdir $(BUILD)/bench \
+		$(SURGE_BENCH_FLAGS)
 
 $(PYFLINK_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(PYFLINK_VENV)

@@ -177,6 +177,40 @@ def _contender_main(bench: Bench, args: argparse.Namespace) -> int:
 
 # A step a module adds after a size's table (the streaming run, say): (args, archive, rows) -> mismatches.
 AfterSize = Callable[[argparse.Namespace, Archive, List[dict]], List[str]]
+STREAM = "kappa-flink-stream"
+
+
+def add_stream_flags(parser: argparse.ArgumentParser, backlog: int) -> None:
+    parser.add_argument("--stream-backlog", type=int, default=backlog,
+                        help=f"the streaming run's backlog, in the generator's units (default {backlog:,})")
+
+
+def stream_step(bench: Bench) -> AfterSize:
+    """The pipeline streamed from a backlog (`kappa.benchmarks.stream_backlog`), in a process of its
+    own: its figures and peak memory (broker and Flink included) as a row."""
+    def step(args: argparse.Namespace, archive: Archive, rows: List[dict]) -> List[str]:
+        backlog = bench.ensure(os.path.join(args.workdir, "archives"), args.stream_backlog)
+        result_path = os.path.join(args.workdir, f"{bench.pipeline}-{STREAM}.json")
+        if os.path.exists(result_path):
+            os.remove(result_path)  # an earlier run's figures are not this one's
+        done, peak_mb = memory.run_measured(
+            [sys.executable, "-m", "kappa.benchmarks.stream_backlog", "--bench", bench.module.rsplit(".", 1)[1],
+             "--archive", backlog.directory, "--workdir", os.path.join(args.workdir, f"{bench.pipeline}-{STREAM}"),
+             "--result", result_path])
+        if not os.path.exists(result_path):
+            raise RuntimeError(f"{STREAM} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+        with open(result_path) as result:
+            figures = {**json.load(result), "peak_mb": peak_mb}
+        rows.append({"contender": STREAM, "backlog": figures})
+        print(f"{STREAM} (Kafka -> Flink session cluster, parallelism 2 -> Kafka), a backlog of "
+              f"{figures['records']:,} records ({backlog.size:,} {bench.unit} asked): {figures['throughput_per_s']:,.0f} "
+              f"records/s from the job's start to lag 0, {figures['sustained_per_s']:,.0f} from its first commit "
+              f"({figures['first_commit_s']:.1f} s in); the last result {figures['results_s']:.1f} s after the start "
+              f"({figures['results_per_s']:,.0f} records/s); results equal the limit's: {figures['results_match']}, "
+              f"late {figures['late']:,}; peak {peak_mb:,.0f} MB", flush=True)
+        return [] if done.returncode == 0 else [f"{STREAM} (exit {done.returncode})"]
+
+    return step
 
 
 def main(bench: Bench, args: argparse.Namespace, extra: Iterable[str] = (),

@@ -1,8 +1,9 @@
 """`make bench` for surge-pricing: its bare-Python limit (`kappa.benchmarks.surge_limit`) beside kappa's
 backfill on the direct runner and on the embedded Flink, on the same seeded archive of ride requests
-and driver locations, every result checked equal (`kappa.benchmarks.archive_bench`).
+and driver locations, every result checked equal (`kappa.benchmarks.archive_bench`); then streamed from a Kafka backlog
+through a Flink session cluster (`kappa.benchmarks.stream_backlog`).
 
-    python -m kappa.benchmarks.surge [--events 1000000,4000000] [--repeat 3] [--only kappa-backfill]
+    python -m kappa.benchmarks.surge [--events 1000000,4000000] [--repeat 3] [--only kappa-backfill] [--stream-backlog 200000]
 """
 import sys
 from typing import Optional
@@ -32,7 +33,10 @@ BENCH = archive_bench.Bench(module="kappa.benchmarks.surge", pipeline="surge-pri
 
 
 def main(argv=None) -> int:
-    return archive_bench.main(BENCH, archive_bench.parser(BENCH, __doc__).parse_args(argv))
+    parser = archive_bench.parser(BENCH, __doc__)
+    archive_bench.add_stream_flags(parser, backlog=200_000)
+    return archive_bench.main(BENCH, parser.parse_args(argv), extra=[archive_bench.STREAM],
+                              after_first_size=archive_bench.stream_step(BENCH))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`make bench` for concurrent-viewers: its bare-Python limit (`kappa.benchmarks.viewers_limit`) beside
 kappa's backfill on the direct runner and on the embedded Flink, on the same seeded archive of
-heartbeats, every result and session checked equal (`kappa.benchmarks.archive_bench`).
+heartbeats, every result and session checked equal (`kappa.benchmarks.archive_bench`); then streamed from a Kafka backlog
+through a Flink session cluster (`kappa.benchmarks.stream_backlog`).
 
-    python -m kappa.benchmarks.viewers [--heartbeats 1000000,4000000] [--repeat 3] [--only kappa-backfill]
+    python -m kappa.benchmarks.viewers [--heartbeats 1000000,4000000] [--repeat 3] [--only kappa-backfill] [--stream-backlog 200000]
 """
 import os
 import sys
@@ -35,7 +36,10 @@ BENCH = archive_bench.Bench(module="kappa.benchmarks.viewers", pipeline="concurr
 
 
 def main(argv=None) -> int:
-    return archive_bench.main(BENCH, archive_bench.parser(BENCH, __doc__).parse_args(argv))
+    parser = archive_bench.parser(BENCH, __doc__)
+    archive_bench.add_stream_flags(parser, backlog=200_000)
+    return archive_bench.main(BENCH, parser.parse_args(argv), extra=[archive_bench.STREAM],
+                              after_first_size=archive_bench.stream_step(BENCH))
 
 
 if __name__ == "__main__":

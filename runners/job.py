@@ -109,7 +109,7 @@ class JobRequest:
                 and list(pipeline.inputs) == [pipeline.aggregated_input])
 
 
-WORKER_BYTES = 4 << 20  # of archive per worker process, at least
+WORKER_BYTES = 2 << 20  # of archive per worker process, at least: 2 MiB of Avro heartbeats is ~300,000 records
 
 
 @dataclasses.dataclass(frozen=True)

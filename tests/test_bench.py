@@ -2,7 +2,9 @@
 compare different jobs."""
 import json
 
-from kappa.benchmarks import fraud, memory, run
+import pytest
+
+from kappa.benchmarks import fraud, memory, run, surge, viewers
 
 
 def test_contenders_agree_with_the_limit_on_every_window(tmp_path, capsys):
@@ -47,3 +49,18 @@ def test_fraud_backfill_agrees_with_its_limit_on_every_scored_record(tmp_path, c
     assert limit["written"] == backfill["written"] == 2_980
     assert limit["digest"] == backfill["digest"]
     assert "all 2 fraud-scoring contenders agree on every record written" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bench, size_flag, records, written", [(viewers, "--heartbeats", 3_033, 1_635),
+                                                                 (surge, "--events", 3_026, 2_126)],
+                         ids=["concurrent-viewers", "surge-pricing"])
+def test_backfill_agrees_with_its_limit_on_every_record_written(bench, size_flag, records, written, tmp_path, capsys):
+    """`written`: every output's records (viewers: minutes and sessions) of the seeded archive."""
+    assert bench.main([size_flag, "3000", "--repeat", "1", "--only", "kappa-backfill", "--workdir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / f"{bench.BENCH.pipeline}-results.json").read_text())["3000"]
+    assert results["records"] == records  # with redeliveries and malformed records
+    limit, backfill = results["rows"]
+    assert (limit["contender"], backfill["contender"]) == ("limit", "kappa-backfill")
+    assert limit["written"] == backfill["written"] == written
+    assert limit["digest"] == backfill["digest"]
+    assert f"all 2 {bench.BENCH.pipeline} contenders agree on every record written" in capsys.readouterr().out
