@@ -19,18 +19,21 @@ count); with `--early-firing`, early panes count what has arrived so far.
 
 A session is final once the watermark has passed its last heartbeat + gap + allowed lateness: only a
 heartbeat before that could still extend it or merge it with another. Each session is written then,
-once: the panes of a session window that a later heartbeat merged into a larger one are dropped.
+once, by a keyed stage that holds a (viewer, show)'s heartbeat times until then (`OpenSessions`), not
+by Beam's merging session windows: Beam Python's direct runner stalls ("Monitor task detected a
+pipeline stall") once a late heartbeat merges a session window that has fired, and a session written
+once needs none of a window's panes.
 
 Too late: a heartbeat more than the allowed lateness behind the watermark (`BehindWatermark`) goes to
 the `late` output; every window that holds a heartbeat ends after it, so no window drops one silently.
 
-State: a viewer's own state (its session windows and pending sessions, keyed by viewer and show) is
-gone once the watermark passes its last heartbeat + gap + allowed lateness. Its heartbeat times also
+State: a viewer's own state (its open sessions' heartbeat times, keyed by viewer and show) is gone once
+the watermark passes its last heartbeat + gap + allowed lateness. Its heartbeat times also
 sit in its show's minute windows until each closes, at M + max(60 s, gap) + allowed lateness: the
 last one at most max(60 s, 2 gap - 60 s) after its last heartbeat (150 s at the default gap).
 
 Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
-windows above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
+minute windows and the keyed sessions above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
 each file split's heartbeats folded per (viewer, show) as the reader reads them (`FoldHeartbeats`),
 each key's times grouped and split into sessions (`session_runs`), each show's minutes counted from
 its sessions' spans; no windows, no timers, and the same records (the tests run both plans).
@@ -48,7 +51,7 @@ import dataclasses
 from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindows, IntervalWindow, TimestampedValue
+from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY, Input, Output, Pipeline
 from kappa.transforms.aggregation import Arrives
@@ -63,9 +66,6 @@ MINUTE_MS = 60_000
 VIEWING = WindowSpec(kind=WindowKind.SESSION, size_ms=90_000)  # size_ms: the session gap
 
 ViewerShow = Tuple[str, str]
-# A session pane: first and last heartbeat, distinct heartbeat times, heartbeats received (redeliveries too).
-SessionEntry = Tuple[int, int, int, int]
-FIRST, LAST, DISTINCT, SEEN = range(4)
 
 
 def reach_ms(gap_ms: int) -> int:
@@ -157,80 +157,47 @@ class _ViewersOfMinute(beam.DoFn):
 SessionTimes = Tuple[Set[int], int]  # distinct heartbeat times, heartbeats received
 
 
-class SessionFn(beam.CombineFn):
-    """Heartbeat event times of a session window -> its SessionEntry (None for a pane without any)."""
-
-    def create_accumulator(self) -> SessionTimes:
-        return set(), 0
-
-    def add_input(self, accumulator: SessionTimes, event_ms: int) -> SessionTimes:
-        times, seen = accumulator
-        times.add(event_ms)
-        return times, seen + 1
-
-    def merge_accumulators(self, accumulators: Iterable[SessionTimes]) -> SessionTimes:
-        accumulators = iter(accumulators)
-        times, seen = next(accumulators, None) or self.create_accumulator()  # the first, extended in place
-        for other_times, other_seen in accumulators:
-            times |= other_times
-            seen += other_seen
-        return times, seen
-
-    def extract_output(self, accumulator: SessionTimes) -> Optional[SessionEntry]:
-        times, seen = accumulator
-        return (min(times), max(times), len(times), seen) if times else None
-
-
-def superseded(entry: SessionEntry, entries: Iterable[SessionEntry]) -> bool:
-    """Whether another pane of the key holds this one: a later pane of the same session, or the pane of a
-    session it was merged into."""
-    return any(other != entry and other[FIRST] <= entry[FIRST] and entry[LAST] <= other[LAST]
-               and other[DISTINCT] >= entry[DISTINCT] for other in entries)
-
-
-def session_record(key: ViewerShow, entry: SessionEntry) -> Dict[str, Any]:
+def session_record(key: ViewerShow, first: int, last: int, heartbeats: int) -> Dict[str, Any]:
+    """`heartbeats`: its distinct heartbeat times."""
     viewer, show = key
-    return {"key": f"{viewer}:{show}:{entry[FIRST]}", "viewer_id": viewer, "show_id": show,
-            "first": entry[FIRST], "last": entry[LAST], "heartbeats": entry[DISTINCT]}
+    return {"key": f"{viewer}:{show}:{first}", "viewer_id": viewer, "show_id": show,
+            "first": first, "last": last, "heartbeats": heartbeats}
 
 
-class FinalSessions:
-    """The `KeyedTimeline` logic that writes each session once, when final: its panes wait until the
-    watermark has passed last + gap + lateness, and a pane held by another is dropped."""
+class OpenSessions:
+    """The `KeyedTimeline` logic of a (viewer, show)'s sessions: its heartbeat times are held until the
+    watermark has passed a session's last heartbeat + gap + lateness; then the session is written,
+    once, and its heartbeats dropped. Before that, any heartbeat the source lets through may still
+    extend the session or merge it with the next; after it, none can (it would be too late)."""
 
     def __init__(self, gap_ms: int, lateness_ms: int):
+        self._gap_ms = gap_ms
         self._settles_ms = gap_ms + lateness_ms
 
-    def points(self, entry: SessionEntry) -> Tuple[int]:
-        return (entry[LAST] + self._settles_ms,)
+    def points(self, entry: Tuple[int]) -> Tuple[int]:
+        return (entry[0] + self._settles_ms,)
 
-    def act(self, key: ViewerShow, entries: List[SessionEntry], now_ms: int) -> Step:
-        distinct = set(entries)
+    def act(self, key: ViewerShow, entries: List[Tuple[int]], now_ms: int) -> Step:
+        times = sorted(entry[0] for entry in entries)  # a redelivered heartbeat repeats its time
         outputs, kept, tally = [], [], []
-        for entry in distinct:
-            if superseded(entry, distinct):
+        for lo, hi in session_runs(times, self._gap_ms):
+            if times[hi - 1] + self._settles_ms > now_ms:
+                kept.extend((t,) for t in times[lo:hi])
                 continue
-            if entry[LAST] + self._settles_ms > now_ms:
-                kept.append(entry)
-                continue
-            outputs.append((now_ms, session_record(key, entry)))
-            tally.append(Tally(HEARTBEATS, USED, entry[DISTINCT]))
-            if entry[SEEN] > entry[DISTINCT]:
-                tally.append(Tally(HEARTBEATS, DUPLICATES, entry[SEEN] - entry[DISTINCT]))
-        return Step(outputs=outputs, kept=kept, tally=tally)
+            distinct = len(set(times[lo:hi]))
+            outputs.append((now_ms, session_record(key, times[lo], times[hi - 1], distinct)))
+            tally.append(Tally(HEARTBEATS, USED, distinct))
+            if hi - lo > distinct:
+                tally.append(Tally(HEARTBEATS, DUPLICATES, hi - lo - distinct))
+        return Step(outputs=outputs, kept=kept if outputs else None, tally=tally)
 
 
 def _by_show(heartbeat: Any) -> Tuple[str, Tuple[str, int]]:
     return heartbeat.show_id, (heartbeat.viewer_id, heartbeat.event_time)
 
 
-def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, int]:
-    return (heartbeat.viewer_id, heartbeat.show_id), heartbeat.event_time
-
-
-def _has_heartbeats(keyed: Tuple[ViewerShow, Optional[SessionEntry]]) -> bool:
-    """Flink emits a pane without inputs when a window's end and garbage-collection timers fire together."""
-    return keyed[1] is not None
+def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, Tuple[int]]:
+    return (heartbeat.viewer_id, heartbeat.show_id), (heartbeat.event_time,)
 
 
 def _viewers(value: DistinctCount) -> Dict[str, int]:
@@ -255,7 +222,7 @@ class CountViewers(beam.PTransform):
 
 
 class Sessionize(beam.PTransform):
-    """Heartbeats -> (session records, tally), each session once, when final."""
+    """Heartbeats -> (session records, tally), each session once, when final (`OpenSessions`)."""
 
     def __init__(self, sessions: WindowSpec):
         super().__init__()
@@ -264,20 +231,15 @@ class Sessionize(beam.PTransform):
     def expand(self, heartbeats):
         spec = self._sessions
         final = (heartbeats
-                 | "ByViewerShow" >> beam.Map(_by_viewer_show).with_output_types(Tuple[ViewerShow, int])
-                 | "SessionWindows" >> spec.window_into()
-                 | "GatherSessions" >> beam.CombinePerKey(SessionFn())
-                 | "DropEmptyPanes" >> beam.Filter(_has_heartbeats).with_output_types(
-                     Tuple[ViewerShow, Tuple[int, int, int, int]])
-                 | "Unwindowed" >> beam.WindowInto(GlobalWindows())
-                 | "FinalSessions" >> KeyedTimeline(FinalSessions(spec.size_ms, spec.allowed_lateness_ms),
-                                                     Dict[str, Any]))
+                 | "ByViewerShow" >> beam.Map(_by_viewer_show).with_output_types(Tuple[ViewerShow, Tuple[int]])
+                 | "Sessions" >> KeyedTimeline(OpenSessions(spec.size_ms, spec.allowed_lateness_ms), Dict[str, Any]))
         return final.outputs, final.tally
 
 
 def session_runs(times: Sequence[int], gap_ms: int) -> Iterator[Tuple[int, int]]:
-    """The sessions of sorted distinct heartbeat times, as [lo, hi) index ranges: a new one wherever the
-    next heartbeat is at least the gap after the previous one, as Beam's session windows merge."""
+    """The sessions of sorted heartbeat times (a redelivery repeats one), as [lo, hi) index ranges: a new
+    one wherever the next heartbeat is at least the gap after the previous one, as Beam's session
+    windows merge."""
     start = 0
     for i in range(1, len(times)):
         if times[i] - times[i - 1] >= gap_ms:
@@ -327,7 +289,7 @@ class _SessionsOfKey(beam.DoFn):
         ordered = sorted(distinct)
         for lo, hi in session_runs(ordered, self._gap_ms):
             first, last = ordered[lo], ordered[hi - 1]
-            yield session_record(key, (first, last, hi - lo, hi - lo))
+            yield session_record(key, first, last, hi - lo)
             yield beam.pvalue.TaggedOutput(MINUTES, (key[1], (key[0], first - first % MINUTE_MS,
                                                               last - last % MINUTE_MS)))
         self._tally.add(Tally(HEARTBEATS, USED, len(ordered)))

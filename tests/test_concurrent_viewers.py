@@ -43,8 +43,6 @@ def _assert_outputs(outputs, results, sessions, tally):
 @pytest.mark.parametrize("runner", sorted(STREAMING))
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_stream(scenario, runner, request):
-    if runner == "direct" and scenario.direct_skip:
-        pytest.skip(scenario.direct_skip)
     results = scenario.on_flink if runner == "flink" and scenario.on_flink else scenario.results
     with STREAMING[runner](request) as pipeline:
         streams = pipeline | ReplayStreams(scenario.steps, {"heartbeats": Heartbeat})

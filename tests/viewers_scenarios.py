@@ -17,8 +17,6 @@ from kappa.pipelines.concurrent_viewers import VIEWING
 from kappa.transforms.windowing import WindowSpec
 from tests.scenarios import FLINK_CLOSING_PANE, FLINK_ON_TIME_IS_LAST
 
-DIRECT_STALLS_ON_A_LATE_MERGE = ("Beam Python's direct runner stops with 'Monitor task detected a pipeline stall' "
-                                 "once a late heartbeat merges a session window that has fired into another")
 
 Heartbeat = contracts.contract("heartbeat").record_type
 
@@ -59,7 +57,6 @@ class ViewersScenario:
     lateness_s: float = 0
     on_flink: Optional[Tuple[dict, ...]] = None  # Flink's panes, where they differ
     flink_why: Optional[str] = None
-    direct_skip: Optional[str] = None  # why the direct runner cannot run it
 
     @property
     def spec(self) -> WindowSpec:
@@ -136,6 +133,5 @@ SCENARIOS = (
                   minute("s1", 0, 1, "LATE", True), minute("s1", 60, 1, "LATE", False),
                   minute("s1", 60, 1, "LATE", True), minute("s1", 120, 1, "ON_TIME", True)),
         flink_why=f"{FLINK_CLOSING_PANE}; for minute 120, {FLINK_ON_TIME_IS_LAST}",
-        direct_skip=DIRECT_STALLS_ON_A_LATE_MERGE,
     ),
 )
