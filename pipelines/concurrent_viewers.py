@@ -175,7 +175,11 @@ class OpenSessions:
         self._settles_ms = gap_ms + lateness_ms
 
     def points(self, entry: Tuple[int]) -> Tuple[int]:
-        return (entry[0] + self._settles_ms,)
+        """When the heartbeat's session may be final, rounded up to a whole minute: the heartbeats of a
+        minute share one timer (a timer is a firing and a read of the key's state), and a session is
+        written at most a minute of event time after it is final."""
+        settled = entry[0] + self._settles_ms
+        return (settled - settled % MINUTE_MS + MINUTE_MS,)
 
     def act(self, key: ViewerShow, entries: List[Tuple[int]], now_ms: int) -> Step:
         times = sorted(entry[0] for entry in entries)  # a redelivered heartbeat repeats its time
