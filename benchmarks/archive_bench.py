@@ -247,3 +247,10 @@ def main(bench: Bench, args: argparse.Namespace, extra: Iterable[str] = (),
         return 1
     print(f"all {len(names)} {bench.pipeline} contenders agree on every record written")
     return 0
+
+
+def main_with_stream(bench: Bench, doc: str, argv: Optional[List[str]], backlog: int) -> int:
+    """`main` with the streaming run after the first size (`stream_step`), for a module's command line."""
+    parser_ = parser(bench, doc)
+    add_stream_flags(parser_, backlog)
+    return main(bench, parser_.parse_args(argv), extra=[STREAM], after_first_size=stream_step(bench))

@@ -19,10 +19,8 @@ arrives more out of order than the allowed lateness does not compare.
 import argparse
 import collections
 import glob
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +42,7 @@ from kappa.transforms.windowing import parse_duration_ms
 
 STREAMS = sorted(PIPELINE.inputs)
 JOB_NAME = "fraud-scoring-bench"
-GROUP = "kappa-fraud-scoring"
+GROUP = stream_backlog.group_of(PIPELINE.name)
 MAX_OUT_OF_ORDERNESS_MS = stream_backlog.MAX_OUT_OF_ORDERNESS_MS
 WARM_UP_S = 30
 
@@ -102,17 +100,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             kafka.create_topic(broker.bootstrap_servers, stream, 4)
         head = len(records) if args.backlog else min(len(records), int(rate * 2))
         kafka.produce_to(broker.bootstrap_servers, (record[1:] for record in records[:head]))
-        submitted = subprocess.run(
-            [sys.executable, "-m", "kappa.runners.cli", "run", "fraud-scoring", "--mode", "stream",
-             "--runner", "flink", "--flink-master", cluster.rest_address, "--worker-pool",
-             cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers, "--job-name", JOB_NAME,
-             "--allowed-lateness", args.allowed_lateness, "--idle-timeout", "5s",
-             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms", "--checkpoint-interval", "10s",
-             "--start-from", "earliest"], capture_output=True, text=True)
-        if submitted.returncode != 0:
-            print(submitted.stderr[-3000:], file=sys.stderr)
+        job_id = stream_backlog.submit(cluster, broker, PIPELINE.name, JOB_NAME, args.allowed_lateness)
+        if job_id is None:
             return 1
-        job_id = cluster.rest.running_job(JOB_NAME)["jid"]
         try:
             running_ms = int(time.time() * 1000)
             if args.backlog:
@@ -143,8 +133,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 figures["scored_per_10s"] = sorted(collections.Counter(
                     (ms - running_ms) // 10_000 * 10 for ms in written.values()).items())  # (s since start, scores)
             figures["results_match"] = archive_bench.digest({MAIN_OUTPUT: scored.values()}) == expected
-            figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, PIPELINE.default_late_topic(),
-                                                          idle_s=1.5)) if stream_backlog.has_topic(broker, PIPELINE.default_late_topic()) else 0
+            figures["late"] = stream_backlog.late_records(broker, PIPELINE)
             if not args.backlog:
                 for name, since in (("latency_ms", since_ms), ("latency_after_warm_up_ms", since_ms + WARM_UP_S * 1000)):
                     values = _latencies(broker, scored, written, lateness_ms, since)
@@ -153,9 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         figures[name] = {"payments": len(values), "p50": q[49], "p99": q[98], "max": values[-1]}
         finally:
             cluster.rest.cancel(job_id)
-    print(json.dumps(figures, indent=1))
-    args.result.write_text(json.dumps(figures, indent=1))
-    return 0 if figures["results_match"] and figures["late"] == 0 else 1
+    return stream_backlog.written_out(figures, args.result)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,39 @@ def has_topic(broker: KafkaBroker, topic: str) -> bool:
         return False
 
 
+def group_of(pipeline: str) -> str:
+    return f"kappa-{pipeline}"
+
+
+def submit(cluster: FlinkCluster, broker: KafkaBroker, pipeline: str, job_name: str, lateness: str) -> Optional[str]:
+    """`kappa run PIPELINE --mode stream` submitted to the session cluster from the earliest offsets;
+    the running job's id, or None (its error printed) when the submission failed."""
+    submitted = subprocess.run(
+        [sys.executable, "-m", "kappa.runners.cli", "run", pipeline, "--mode", "stream", "--runner", "flink",
+         "--flink-master", cluster.rest_address, "--worker-pool", cluster.worker_pool_address,
+         "--bootstrap-servers", broker.bootstrap_servers, "--job-name", job_name, "--group-id", group_of(pipeline),
+         "--allowed-lateness", lateness, "--idle-timeout", "5s", "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms",
+         "--checkpoint-interval", "10s", "--start-from", "earliest"], capture_output=True, text=True)
+    if submitted.returncode != 0:
+        print(submitted.stderr[-3000:], file=sys.stderr)
+        return None
+    return cluster.rest.running_job(job_name)["jid"]
+
+
+def late_records(broker: KafkaBroker, pipeline: Pipeline) -> int:
+    """How many records the job put in its late topic (none, when it never made one)."""
+    topic = pipeline.default_late_topic()
+    return sum(1 for _ in kafka.consume(broker.bootstrap_servers, topic, idle_s=1.5)) if has_topic(broker, topic) else 0
+
+
+def written_out(figures: Dict[str, Any], result: Path) -> int:
+    """The figures printed and written to `result`; the exit code: 0 when the results matched and
+    nothing was late."""
+    print(json.dumps(figures, indent=1))
+    result.write_text(json.dumps(figures, indent=1))
+    return 0 if figures["results_match"] and figures["late"] == 0 else 1
+
+
 def final(record: dict) -> dict:
     """A window's latest pane as a backfill writes its one result: on time and last."""
     return {**record, "timing": "ON_TIME", "is_last": True} if "timing" in record else record
@@ -126,27 +159,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     broker = KafkaBroker(scratch / "kafka", port=free_port(), controller_port=free_port())
     cluster = FlinkCluster(scratch / "flink", rest_port=free_port(), rpc_port=free_port(),
                            worker_pool_port=free_port(), taskmanager_memory=TASKMANAGER_MEMORY)
-    job_name, group, inputs = f"{bench.pipeline}-bench", f"kappa-{bench.pipeline}", sorted(pipeline.inputs)
+    job_name, inputs = f"{bench.pipeline}-bench", sorted(pipeline.inputs)
     figures: Dict[str, Any] = {"pipeline": bench.pipeline, "records": len(records), "allowed_lateness": LATENESS,
                                "expected": {output: len(finals) for output, finals in expected.items()}}
     with broker, cluster:
         for stream in inputs:
             kafka.create_topic(broker.bootstrap_servers, stream, PARTITIONS)
         kafka.produce_to(broker.bootstrap_servers, (record[1:] for record in records))
-        submitted = subprocess.run(
-            [sys.executable, "-m", "kappa.runners.cli", "run", bench.pipeline, "--mode", "stream",
-             "--runner", "flink", "--flink-master", cluster.rest_address, "--worker-pool",
-             cluster.worker_pool_address, "--bootstrap-servers", broker.bootstrap_servers, "--job-name", job_name,
-             "--group-id", group, "--allowed-lateness", LATENESS, "--idle-timeout", "5s",
-             "--max-out-of-orderness", f"{MAX_OUT_OF_ORDERNESS_MS}ms", "--checkpoint-interval", "10s",
-             "--start-from", "earliest"], capture_output=True, text=True)
-        if submitted.returncode != 0:
-            print(submitted.stderr[-3000:], file=sys.stderr)
+        job_id = submit(cluster, broker, bench.pipeline, job_name, LATENESS)
+        if job_id is None:
             return 1
-        job_id = cluster.rest.running_job(job_name)["jid"]
         try:
             running_ms = int(time.time() * 1000)
-            figures.update(demo.drain(broker, len(records), inputs, group))
+            figures.update(demo.drain(broker, len(records), inputs, group_of(bench.pipeline)))
             streamed, last_ms = {}, running_ms
             for output in bench.outputs:
                 found, written = latest(broker, pipeline.default_output_topic(output), len(expected[output]), 600)
@@ -156,14 +181,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             figures["results_per_s"] = len(records) / figures["results_s"]
             figures["written"] = {output: len(finals) for output, finals in streamed.items()}
             figures["results_match"] = archive_bench.digest(streamed) == archive_bench.digest(expected)
-            late_topic = pipeline.default_late_topic()
-            figures["late"] = sum(1 for _ in kafka.consume(broker.bootstrap_servers, late_topic, idle_s=1.5)) \
-                if has_topic(broker, late_topic) else 0
+            figures["late"] = late_records(broker, pipeline)
         finally:
             cluster.rest.cancel(job_id)
-    print(json.dumps(figures, indent=1))
-    args.result.write_text(json.dumps(figures, indent=1))
-    return 0 if figures["results_match"] and figures["late"] == 0 else 1
+    return written_out(figures, args.result)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,7 @@ BENCH = archive_bench.Bench(module="kappa.benchmarks.surge", pipeline="surge-pri
 
 
 def main(argv=None) -> int:
-    parser = archive_bench.parser(BENCH, __doc__)
-    archive_bench.add_stream_flags(parser, backlog=200_000)
-    return archive_bench.main(BENCH, parser.parse_args(argv), extra=[archive_bench.STREAM],
-                              after_first_size=archive_bench.stream_step(BENCH))
+    return archive_bench.main_with_stream(BENCH, __doc__, argv, backlog=200_000)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ Tally: heartbeats used (distinct heartbeats of the written sessions) and duplica
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
-from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, ClassVar, DefaultDict, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms.window import IntervalWindow, TimestampedValue
@@ -307,14 +308,10 @@ class _SessionsOfKey(beam.DoFn):
 def _minutes_of_show(grouped: Tuple[str, Iterable[Tuple[str, int, int]]]) -> Iterator[Dict[str, Any]]:
     """Bounded plan: a show's sessions, as (viewer, first minute, last minute) -> each minute's result."""
     show, spans = grouped
-    watching: Dict[int, Set[str]] = {}
+    watching: DefaultDict[int, Set[str]] = collections.defaultdict(set)
     for viewer, first, last in spans:
         for minute in range(first, last + 1, MINUTE_MS):
-            viewers = watching.get(minute)
-            if viewers is None:
-                watching[minute] = {viewer}
-            else:
-                viewers.add(viewer)
+            watching[minute].add(viewer)
     for minute, viewers in watching.items():
         yield window_result("show_id", show, minute, minute + MINUTE_MS, {"viewers": len(viewers)})
 

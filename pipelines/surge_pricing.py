@@ -30,8 +30,9 @@ the `late` output; every window holding a record ends after it, so no window dro
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
-from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import Any, ClassVar, DefaultDict, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
@@ -102,23 +103,14 @@ class FoldCellSlots:
 
     def __call__(self, events: List[Any]) -> Iterator[TimestampedValue]:
         aggregation = SIDES[self._side]
-        held: Dict[str, CellSlots] = {}
+        held: DefaultDict[str, DefaultDict[int, Set[str]]] = collections.defaultdict(lambda: collections.defaultdict(set))
         key_value, keep, slot_of = aggregation.key_value, aggregation.keep, self._slots.start
         for event in events:
-            if keep is not None and not keep(event):
-                continue
-            cell, id_ = key_value(event)
-            slots = held.get(cell)
-            if slots is None:
-                slots = held[cell] = {}
-            slot = slot_of(event.event_time)
-            ids = slots.get(slot)
-            if ids is None:
-                slots[slot] = {id_}
-            else:
-                ids.add(id_)
+            if keep is None or keep(event):
+                cell, id_ = key_value(event)
+                held[cell][slot_of(event.event_time)].add(id_)
         for cell, slots in held.items():
-            yield TimestampedValue((cell, (self._side, slots)), to_timestamp(min(slots)))
+            yield TimestampedValue((cell, (self._side, dict(slots))), to_timestamp(min(slots)))
 
 
 class _SurgeOfCell:
