@@ -176,11 +176,10 @@ class OpenSessions:
         self._settles_ms = gap_ms + lateness_ms
 
     def points(self, entry: Tuple[int]) -> Tuple[int]:
-        """When the heartbeat's session may be final, rounded up to a whole minute: the heartbeats of a
-        minute share one timer (a timer is a firing and a read of the key's state), and a session is
-        written at most a minute of event time after it is final."""
-        settled = entry[0] + self._settles_ms
-        return (settled - settled % MINUTE_MS + MINUTE_MS,)
+        """When the heartbeat's session may be final. Not rounded up to share timers: rounding to the
+        minute made a 200k backlog's stream 20% faster, but would keep a viewer's state past gap +
+        lateness."""
+        return (entry[0] + self._settles_ms,)
 
     def act(self, key: ViewerShow, entries: List[Tuple[int]], now_ms: int) -> Step:
         times = sorted(entry[0] for entry in entries)  # a redelivered heartbeat repeats its time
