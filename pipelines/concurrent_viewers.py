@@ -30,7 +30,8 @@ the `late` output; every window that holds a heartbeat ends after it, so no wind
 State: a viewer's own state (its open sessions' heartbeat times, keyed by viewer and show) is gone once
 the watermark passes its last heartbeat + gap + allowed lateness. Its heartbeat times also
 sit in its show's minute windows until each closes, at M + max(60 s, gap) + allowed lateness: the
-last one at most max(60 s, 2 gap - 60 s) after its last heartbeat (150 s at the default gap).
+last one at most max(60 s, 2 gap - 60 s) + allowed lateness after its last heartbeat (120 s at the
+default gap: 30 s past gap + lateness, the price of counting a bridge in the window of its minute).
 
 Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
 minute windows and the keyed sessions above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
