@@ -112,15 +112,18 @@ def _outputs(out):
             {r["key"]: r for r in writers.read_json_lines(str(out), SESSIONS)})
 
 
-def test_replay_sends_a_too_late_heartbeat_to_the_late_output(tmp_path):
+@pytest.mark.parametrize("runner", ["direct", "flink"])
+def test_replay_sends_a_too_late_heartbeat_to_the_late_output(runner, tmp_path, request):
     """A heartbeat more than the lateness behind the replay's watermark is in `late`, in no session or
-    minute, and counted as too late."""
+    minute, and counted as too late, whichever runner plays the TestStream."""
+    if runner == "flink":
+        request.getfixturevalue("flink_job_server")
     beats = [("v1", "s1", 0), ("v1", "s1", 30_000), ("v2", "s1", 400_000), ("v1", "s1", 60_000)]
     archive = tmp_path / "heartbeats.jsonl"
     archive.write_text("".join(json.dumps({"viewer_id": v, "show_id": s, "event_time": t}) + "\n" for v, s, t in beats))
     out = tmp_path / "out"
     assert cli.main(["run", "concurrent-viewers", "--input", str(archive), "--output", str(out), "--mode", "replay",
-                     "--allowed-lateness", "5m"]) == 0
+                     "--allowed-lateness", "5m", "--runner", runner]) == 0
     results, sessions = _outputs(out)
     kept = [{"viewer_id": v, "show_id": s, "event_time": t} for v, s, t in beats[:3]]
     assert sessions == reference.sessions(kept)
