@@ -9,32 +9,38 @@ its first heartbeat to its last. Two outputs:
 - `sessions`: every session once, with its distinct heartbeat times counted (a redelivery counts once).
 
 When a minute is final. A viewer's session touches minute M exactly when the viewer has a heartbeat
-in M, or two consecutive heartbeats h < M <= M + 60 s <= h' less than the gap apart (`covers_minute`).
-So only heartbeats in [M - r, M + 60 s + r), r = max(0, gap - 60 s), can decide M: each minute is a
-window of that span (`minute_windows`: sliding, 60 s apart, declared from the session spec), and its
-on-time result is emitted when the watermark passes M + max(60 s, gap). By then every session that
-could still come to touch M has: a later heartbeat can neither fall in M nor bridge it. A heartbeat
-arriving later, within the allowed lateness, gives the minute a late pane (accumulating: the whole
-count); with `--early-firing`, early panes count what has arrived so far.
+in M, or two consecutive heartbeats h < M <= M + 60 s <= h' less than the gap apart. The keyed stage
+of a (viewer, show) (`OpenSessions`) works out, as each heartbeat arrives, the minutes it adds to
+those the viewer's sessions touch (`minutes_added`: only the pair of its neighbours changes) and
+emits a fact (show_id, M) for each, at the heartbeat's event time: each viewer counts once in a
+minute, and a minute's count holds no viewer. Only heartbeats in [M - r, M + 60 s + r),
+r = max(0, gap - 60 s), can add M, so each minute is a window of that span (`minute_windows`:
+sliding, 60 s apart, declared from the session spec) counting its own facts, and its on-time result
+is emitted when the watermark passes M + max(60 s, gap). By then every session that could still come
+to touch M has: a later heartbeat can neither fall in M nor bridge it. A heartbeat arriving later,
+within the allowed lateness, that adds the minute gives it a late pane (accumulating: the whole
+count; Flink labels the first pane of a minute only late data opens ON_TIME); with `--early-firing`,
+early panes count what has arrived so far.
 
 A session is final once the watermark has passed its last heartbeat + gap + allowed lateness: only a
 heartbeat before that could still extend it or merge it with another. Each session is written then,
-once, by a keyed stage that holds a (viewer, show)'s heartbeat times until then (`OpenSessions`), not
-by Beam's merging session windows: Beam Python's direct runner stalls ("Monitor task detected a
+once, by the same keyed stage, which holds a (viewer, show)'s heartbeat times until then, not by
+Beam's merging session windows: Beam Python's direct runner stalls ("Monitor task detected a
 pipeline stall") once a late heartbeat merges a session window that has fired, and a session written
 once needs none of a window's panes.
 
 Too late: a heartbeat more than the allowed lateness behind the watermark (`BehindWatermark`) goes to
-the `late` output; every window that holds a heartbeat ends after it, so no window drops one silently.
+the `late` output; every window that holds a fact is one whose span holds the heartbeat that added
+it, and ends after it, so no window drops one silently.
 
-State: a viewer's own state (its open sessions' heartbeat times, keyed by viewer and show) is gone once
-the watermark passes its last heartbeat + gap + allowed lateness. Its heartbeat times also
-sit in its show's minute windows until each closes, at M + max(60 s, gap) + allowed lateness: the
-last one at most max(60 s, 2 gap - 60 s) + allowed lateness after its last heartbeat (120 s at the
-default gap: 30 s past gap + lateness, the price of counting a bridge in the window of its minute).
+State: a viewer's state (its open sessions' heartbeat times, keyed by viewer and show) is gone once
+the watermark passes its last heartbeat + gap + allowed lateness. With a gap under a minute it stays
+until the end of that heartbeat's minute + lateness, if that is later: until then a later session of
+the viewer could touch the same minute, which must count it once. A show's minute windows hold only
+counts, until each closes at M + max(60 s, gap) + allowed lateness.
 
 Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
-minute windows and the keyed sessions above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
+keyed sessions and the minute windows above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
 each file split's heartbeats folded per (viewer, show) as the reader reads them (`FoldHeartbeats`),
 each key's times grouped and split into sessions (`session_runs`), each show's minutes counted from
 its sessions' spans; no windows, no timers, and the same records (the tests run both plans).
@@ -47,7 +53,6 @@ Tally: heartbeats used (distinct heartbeats of the written sessions) and duplica
 """
 from __future__ import annotations
 
-import bisect
 import collections
 import dataclasses
 from typing import Any, ClassVar, DefaultDict, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
@@ -83,50 +88,27 @@ def minute_windows(sessions: WindowSpec) -> WindowSpec:
                                period_ms=MINUTE_MS, offset_ms=-reach % MINUTE_MS)
 
 
-def covers_minute(times: Sequence[int], minute_ms: int, gap_ms: int) -> bool:
-    """Whether a session of these sorted distinct heartbeat times touches [minute, minute + 60 s)."""
-    after = bisect.bisect_left(times, minute_ms)  # the first heartbeat at or after the minute's start
-    if after == len(times):
-        return False
-    if times[after] < minute_ms + MINUTE_MS:
-        return True
-    return after > 0 and times[after] - times[after - 1] < gap_ms
+def _minute(ms: int) -> int:
+    return ms - ms % MINUTE_MS
 
 
-ViewerTimes = Tuple[Dict[str, Set[int]], int]  # each viewer's heartbeat times, and heartbeats received
+def minutes_covered(times: Sequence[int], gap_ms: int) -> Set[int]:
+    """The minutes the sessions of sorted distinct heartbeat times touch: each heartbeat's, and every
+    minute between two consecutive heartbeats less than the gap apart."""
+    minutes: Set[int] = set()
+    for i, t in enumerate(times):
+        minutes.add(_minute(t))
+        if i and t - times[i - 1] < gap_ms:
+            minutes.update(range(_minute(times[i - 1]) + MINUTE_MS, _minute(t), MINUTE_MS))
+    return minutes
 
 
-class ViewerTimesFn(beam.CombineFn):
-    """(viewer_id, event_time) -> each viewer's distinct heartbeat times in the window."""
-
-    def create_accumulator(self) -> ViewerTimes:
-        return {}, 0
-
-    def add_input(self, accumulator: ViewerTimes, element: Tuple[str, int]) -> ViewerTimes:
-        times, seen = accumulator
-        viewer, event_ms = element
-        viewer_times = times.get(viewer)
-        if viewer_times is None:
-            times[viewer] = {event_ms}
-        else:
-            viewer_times.add(event_ms)
-        return times, seen + 1
-
-    def merge_accumulators(self, accumulators: Iterable[ViewerTimes]) -> ViewerTimes:
-        accumulators = iter(accumulators)
-        times, seen = next(accumulators, None) or self.create_accumulator()  # the first, extended in place
-        for other_times, other_seen in accumulators:
-            for viewer, viewer_times in other_times.items():
-                mine = times.get(viewer)
-                if mine is None:
-                    times[viewer] = viewer_times
-                else:
-                    mine |= viewer_times
-            seen += other_seen
-        return times, seen
-
-    def extract_output(self, accumulator: ViewerTimes) -> ViewerTimes:
-        return accumulator
+def minutes_added(t: int, before: Optional[int], after: Optional[int], gap_ms: int) -> Set[int]:
+    """The minutes a new heartbeat at `t` adds to those its viewer's sessions touch, given its neighbours
+    (the held heartbeats just before and after it, if any): every other pair of consecutive heartbeats,
+    and what it spans, stays as it was."""
+    neighbours = [n for n in (before, after) if n is not None]
+    return minutes_covered(sorted(neighbours + [t]), gap_ms) - minutes_covered(neighbours, gap_ms)
 
 
 class MinuteOfWindow:
@@ -140,20 +122,16 @@ class MinuteOfWindow:
         return start, start + MINUTE_MS
 
 
-class _ViewersOfMinute(beam.DoFn):
-    """(show_id, ViewerTimes) per pane of a minute window -> (show_id, DistinctCount(viewers, seen)),
-    for a minute somebody watched."""
+class _InItsMinute(beam.DoFn):
+    """A (show_id, minute) fact, in every minute window whose span holds its heartbeat -> the fact in
+    its own minute's window only."""
 
     def __init__(self, gap_ms: int):
-        self._gap_ms = gap_ms
         self._minute_of = MinuteOfWindow(reach_ms(gap_ms))
 
-    def process(self, keyed: Tuple[str, ViewerTimes], win=beam.DoFn.WindowParam):
-        show, (times, seen) = keyed
-        minute_ms, gap_ms = self._minute_of(win)[0], self._gap_ms
-        viewers = sum(covers_minute(sorted(viewer_times), minute_ms, gap_ms) for viewer_times in times.values())
-        if viewers:
-            yield show, DistinctCount(distinct=viewers, seen=seen)
+    def process(self, fact: Tuple[str, int], win=beam.DoFn.WindowParam):
+        if self._minute_of(win)[0] == fact[1]:
+            yield fact
 
 
 SessionTimes = Tuple[Set[int], int]  # distinct heartbeat times, heartbeats received
@@ -167,26 +145,45 @@ def session_record(key: ViewerShow, first: int, last: int, heartbeats: int) -> D
 
 
 class OpenSessions:
-    """The `KeyedTimeline` logic of a (viewer, show)'s sessions: its heartbeat times are held until the
-    watermark has passed a session's last heartbeat + gap + lateness; then the session is written,
-    once, and its heartbeats dropped. Before that, any heartbeat the source lets through may still
-    extend the session or merge it with the next; after it, none can (it would be too late)."""
+    """The `KeyedTimeline` logic of a (viewer, show)'s sessions. As a heartbeat arrives, a fact
+    (show_id, minute) for each minute it adds to those the sessions touch. Its heartbeat times are held
+    until the watermark has passed a session's last heartbeat + gap + lateness (`_settled_ms`); then
+    the session is written, once, and its heartbeats dropped. Before that, any heartbeat the source
+    lets through may still extend the session or merge it with the next; after it, none can (it would
+    be too late)."""
 
     def __init__(self, gap_ms: int, lateness_ms: int):
         self._gap_ms = gap_ms
-        self._settles_ms = gap_ms + lateness_ms
+        self._lateness_ms = lateness_ms
+
+    def _settled_ms(self, last: int) -> int:
+        """When a session ending at `last` is final and forgotten: past the gap and the lateness, and
+        past the end of its last minute (later only for a gap under a minute), until which a later
+        session of the viewer could touch that minute again."""
+        return max(last + self._gap_ms, _minute(last) + MINUTE_MS) + self._lateness_ms
 
     def points(self, entry: Tuple[int]) -> Tuple[int]:
         """When the heartbeat's session may be final. Not rounded up to share timers: rounding to the
         minute made a 200k backlog's stream 20% faster, but would keep a viewer's state past gap +
         lateness."""
-        return (entry[0] + self._settles_ms,)
+        return (self._settled_ms(entry[0]),)
+
+    def arrive(self, key: ViewerShow, entries: List[Tuple[int]], entry: Tuple[int]) -> List[Tuple[str, int]]:
+        t, before, after = entry[0], None, None
+        for (held,) in entries:
+            if held == t:
+                return []  # a redelivery adds nothing
+            if held < t:
+                before = held if before is None or held > before else before
+            elif after is None or held < after:
+                after = held
+        return [(key[1], minute) for minute in sorted(minutes_added(t, before, after, self._gap_ms))]
 
     def act(self, key: ViewerShow, entries: List[Tuple[int]], now_ms: int) -> Step:
         times = sorted(entry[0] for entry in entries)  # a redelivered heartbeat repeats its time
         outputs, kept, tally = [], [], []
         for lo, hi in session_runs(times, self._gap_ms):
-            if times[hi - 1] + self._settles_ms > now_ms:
+            if self._settled_ms(times[hi - 1]) > now_ms:
                 kept.extend((t,) for t in times[lo:hi])
                 continue
             distinct = len(set(times[lo:hi]))
@@ -197,10 +194,6 @@ class OpenSessions:
         return Step(outputs=outputs, kept=kept if outputs else None, tally=tally)
 
 
-def _by_show(heartbeat: Any) -> Tuple[str, Tuple[str, int]]:
-    return heartbeat.show_id, (heartbeat.viewer_id, heartbeat.event_time)
-
-
 def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, Tuple[int]]:
     return (heartbeat.viewer_id, heartbeat.show_id), (heartbeat.event_time,)
 
@@ -209,25 +202,31 @@ def _viewers(value: DistinctCount) -> Dict[str, int]:
     return {"viewers": value.distinct}
 
 
+def _as_count(counted: Tuple[str, int]) -> Tuple[str, DistinctCount]:
+    return counted[0], DistinctCount(distinct=counted[1], seen=counted[1])
+
+
 class CountViewers(beam.PTransform):
-    """Heartbeats -> (show_id, DistinctCount) per pane of each minute somebody watched."""
+    """(show_id, minute) facts, one per viewer and minute (`OpenSessions.arrive`) -> (show_id,
+    DistinctCount) per pane of each minute somebody watched."""
 
     def __init__(self, sessions: WindowSpec):
         super().__init__()
         self._sessions = sessions
 
-    def expand(self, heartbeats):
+    def expand(self, facts):
         minutes = minute_windows(self._sessions)
-        return (heartbeats
-                | "ByShow" >> beam.Map(_by_show).with_output_types(Tuple[str, Tuple[str, int]])
+        return (facts
                 | "MinuteWindows" >> minutes.window_into()
-                | "GatherViewers" >> beam.CombinePerKey(ViewerTimesFn())
-                | "ViewersOfMinute" >> beam.ParDo(_ViewersOfMinute(self._sessions.size_ms))
+                | "InItsMinute" >> beam.ParDo(_InItsMinute(self._sessions.size_ms)).with_output_types(Tuple[str, int])
+                | "CountViewers" >> beam.combiners.Count.PerKey()
+                | "AsCount" >> beam.Map(_as_count)
                 | "CountOnce" >> DistinctCountPanes(minutes, HEARTBEATS)).counts
 
 
 class Sessionize(beam.PTransform):
-    """Heartbeats -> (session records, tally), each session once, when final (`OpenSessions`)."""
+    """Heartbeats -> (session records, tally, (show_id, minute) facts): each session once, when final,
+    and each minute of it as it is known (`OpenSessions`)."""
 
     def __init__(self, sessions: WindowSpec):
         super().__init__()
@@ -235,10 +234,11 @@ class Sessionize(beam.PTransform):
 
     def expand(self, heartbeats):
         spec = self._sessions
+        timeline = OpenSessions(spec.size_ms, spec.allowed_lateness_ms)
         final = (heartbeats
                  | "ByViewerShow" >> beam.Map(_by_viewer_show).with_output_types(Tuple[ViewerShow, Tuple[int]])
-                 | "Sessions" >> KeyedTimeline(OpenSessions(spec.size_ms, spec.allowed_lateness_ms), Dict[str, Any]))
-        return final.outputs, final.tally
+                 | "Sessions" >> KeyedTimeline(timeline, Dict[str, Any], Tuple[str, int]))
+        return final.outputs, final.tally, final.arrivals
 
 
 def session_runs(times: Sequence[int], gap_ms: int) -> Iterator[Tuple[int, int]]:
@@ -372,8 +372,8 @@ class ConcurrentViewers(Pipeline):
         if arrives[HEARTBEATS] is Arrives.PARTIALS:
             results, sessions, tally = heartbeats | "Viewers" >> ViewersOfArchive(self.spec.size_ms)
             return {MAIN_OUTPUT: results, SESSIONS: sessions, TALLY: tally}
-        viewers = heartbeats | "CountViewers" >> CountViewers(self.spec)
-        sessions, tally = heartbeats | "Sessionize" >> Sessionize(self.spec)
+        sessions, tally, facts = heartbeats | "Sessionize" >> Sessionize(self.spec)
+        viewers = facts | "CountViewers" >> CountViewers(self.spec)
         minute_of = MinuteOfWindow(reach_ms(self.spec.size_ms))
         return {MAIN_OUTPUT: viewers | "Format" >> FormatWindowResults("show_id", _viewers, self.bounded, minute_of),
                 SESSIONS: sessions, TALLY: tally}

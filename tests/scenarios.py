@@ -67,6 +67,7 @@ def pane(region: str, start_s: float, end_s: float, count: int, timing: str, is_
 # is_last; Beam Python's direct runner emits none and never marks a pane last.
 FLINK_CLOSING_PANE = "Flink emits the closing pane at window expiry (EMIT_ALWAYS); the direct runner does not"
 FLINK_ON_TIME_IS_LAST = "the watermark passes end and expiry in one step, so Flink's on-time pane is the last"
+FLINK_LATE_OPENS_ON_TIME = "Flink labels the first pane of a window that late data opens ON_TIME; the direct runner, LATE"
 FLINK_NO_PROCESSING_TIME = "Flink's TestStream cannot advance processing time (the runner refuses it)"
 
 

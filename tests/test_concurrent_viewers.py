@@ -5,6 +5,7 @@ concurrent-viewers` on a generated archive: backfill on the direct runner and on
 stream through Kafka and a Flink session cluster, all giving the reference's final records."""
 import dataclasses
 import json
+import random
 import subprocess
 import sys
 import time
@@ -21,7 +22,8 @@ from apache_beam.utils.timestamp import Timestamp
 from kappa.io import generate_viewers, writers
 from kappa.io.contracts import epoch_ms
 from kappa.io.replay import AddElements, ReplayStreams
-from kappa.pipelines.concurrent_viewers import PIPELINE, SESSIONS, FoldHeartbeats, covers_minute, minute_windows
+from kappa.pipelines.concurrent_viewers import (PIPELINE, SESSIONS, FoldHeartbeats, OpenSessions, minute_windows,
+                                                minutes_added)
 from kappa.pipelines.model import MAIN_OUTPUT, TALLY
 from kappa.runners import cli
 from kappa.transforms.aggregation import Arrives
@@ -83,20 +85,40 @@ def test_every_flink_difference_says_why():
         assert (scenario.on_flink is None) == (scenario.flink_why is None), scenario.name
 
 
-@pytest.mark.parametrize("times, minute_s, gap_s, covered", [
-    ((), 0, 90, False),
-    ((0,), 0, 90, True),
-    ((59_999,), 0, 90, True),
-    ((60_000,), 0, 90, False),
-    ((-1,), 0, 90, False),
-    ((-1, 60_000), 0, 90, True),  # a bridge 60.001 s long, inside the gap
-    ((-30_001, 60_000), 0, 90, False),  # 90.001 s: two sessions
-    ((-29_999, 60_000), 0, 90, True),
-    ((-30_000, 60_000), 0, 90, False),  # exactly the gap
-    ((-1, 60_000), 0, 60, False),  # a gap of a minute bridges nothing
+@pytest.mark.parametrize("t, before, after, gap_s, added", [
+    (0, None, None, 90, {0}),
+    (59_999, None, None, 90, {0}),
+    (60_000, None, None, 90, {60_000}),
+    (-1, None, None, 90, {-60_000}),
+    (60_000, -1, None, 90, {0, 60_000}),  # a bridge 60.001 s long, inside the gap
+    (-1, None, 60_000, 90, {-60_000, 0}),  # the same bridge, its first heartbeat arriving last
+    (60_000, -30_001, None, 90, {60_000}),  # 90.001 s: two sessions
+    (60_000, -29_999, None, 90, {0, 60_000}),
+    (60_000, -30_000, None, 90, {60_000}),  # exactly the gap
+    (60_000, -1, None, 60, {60_000}),  # a gap of a minute bridges nothing
+    (65_000, 0, 130_000, 90, {60_000}),  # merges two sessions over the minute between them
+    (30_000, 0, 70_000, 90, set()),  # inside a bridge already counted
+    (10_000, 5_000, None, 90, set()),  # in a minute already counted
 ])
-def test_a_minute_is_covered_by_a_heartbeat_in_it_or_a_bridge_shorter_than_the_gap(times, minute_s, gap_s, covered):
-    assert covers_minute(times, minute_s * 1000, gap_s * 1000) is covered
+def test_a_heartbeat_adds_its_minute_and_those_it_bridges_to_its_neighbours(t, before, after, gap_s, added):
+    assert minutes_added(t, before, after, gap_s * 1000) == added
+
+
+@pytest.mark.parametrize("gap_s", [30, 90, 150])
+@pytest.mark.parametrize("seed", range(20))
+def test_each_minute_of_a_viewer_is_added_once_whatever_the_arrival_order(seed, gap_s):
+    """The facts `OpenSessions.arrive` emits as heartbeats (redeliveries among them) arrive in any order
+    are the reference's minutes of the sessions, each once."""
+    rng = random.Random(seed)
+    times = [rng.randrange(0, 600_000, 5_000) for _ in range(rng.randrange(1, 12))]
+    times += rng.sample(times, rng.randrange(len(times)))  # redeliveries
+    rng.shuffle(times)
+    logic, held, facts = OpenSessions(gap_s * 1000, 0), [], []
+    for t in times:
+        facts.extend(logic.arrive(("v1", "s1"), held, (t,)))
+        held.append((t,))
+    sessions = reference.sessions([{"viewer_id": "v1", "show_id": "s1", "event_time": t} for t in times], gap_s * 1000)
+    assert sorted(facts) == sorted(("s1", r["window_start"]) for r in reference.minute_viewers(sessions).values())
 
 
 @pytest.mark.parametrize("gap_s, size_s, offset_s", [(90, 120, 30), (60, 60, 0), (30, 60, 0), (300, 540, 0),

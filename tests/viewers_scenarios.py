@@ -15,7 +15,7 @@ from kappa.io import contracts
 from kappa.io.replay import AddElements, AdvanceWatermark, Step
 from kappa.pipelines.concurrent_viewers import VIEWING
 from kappa.transforms.windowing import WindowSpec
-from tests.scenarios import FLINK_CLOSING_PANE, FLINK_ON_TIME_IS_LAST
+from tests.scenarios import FLINK_CLOSING_PANE, FLINK_LATE_OPENS_ON_TIME, FLINK_ON_TIME_IS_LAST
 
 
 Heartbeat = contracts.contract("heartbeat").record_type
@@ -125,13 +125,14 @@ SCENARIOS = (
         # 0 and 130 are two sessions and leave minute 60 unwatched, until 65 arrives 135 s behind the watermark
         (heartbeats(("v1", "s1", 0), ("v1", "s1", 130)), watermark(200), heartbeats(("v1", "s1", 65)),
          watermark(1_000)),
-        (minute("s1", 0, 1, "ON_TIME", False), minute("s1", 0, 1, "LATE", False), minute("s1", 60, 1, "LATE", False),
-         minute("s1", 120, 1, "ON_TIME", False)),
+        # 65 adds minute 60 only: minute 0, which it also falls near, gets no pane from it
+        (minute("s1", 0, 1, "ON_TIME", False), minute("s1", 60, 1, "LATE", False), minute("s1", 120, 1, "ON_TIME", False)),
         (session("v1", "s1", 0, 130, 3),),
         lateness_s=180,
-        on_flink=(minute("s1", 0, 1, "ON_TIME", False), minute("s1", 0, 1, "LATE", False),
-                  minute("s1", 0, 1, "LATE", True), minute("s1", 60, 1, "LATE", False),
+        on_flink=(minute("s1", 0, 1, "ON_TIME", False), minute("s1", 0, 1, "LATE", True),
+                  minute("s1", 60, 1, "ON_TIME", False),
                   minute("s1", 60, 1, "LATE", True), minute("s1", 120, 1, "ON_TIME", True)),
-        flink_why=f"{FLINK_CLOSING_PANE}; for minute 120, {FLINK_ON_TIME_IS_LAST}",
+        flink_why=f"{FLINK_CLOSING_PANE}; for minute 60, {FLINK_LATE_OPENS_ON_TIME}; for minute 120, "
+                  f"{FLINK_ON_TIME_IS_LAST}",
     ),
 )

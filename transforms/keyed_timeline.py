@@ -16,8 +16,13 @@ emitted at its end, so that a tally costs no element per record.
 The logic keeps state bounded by the horizon rule (`kappa.transforms.keyed_state`): an entry arms a
 timer at its horizon, and `act` drops every entry past its horizon that nothing waiting still needs.
 
-The shape is chosen for what state costs (Beam 2.62): nothing is read when an element arrives. Its
-entry is appended blind (the SDK buffers appends and writes them once per key and bundle) and each
+A logic that also defines `arrive(key, entries, entry)` is told of each entry as it arrives, with the
+key's entries before it, and what it returns is emitted at once on the `arrivals` output, at the
+entry's own event time: so it is as late downstream as the entry, on every runner, where an output
+of `act` on the direct runner may not be (see `keyed_state`). That costs a read of the bag per entry.
+
+The shape is chosen for what state costs (Beam 2.62): otherwise nothing is read when an element
+arrives. Its entry is appended blind (the SDK buffers appends and writes them once per key and bundle) and each
 point is its own timer, a dynamic timer tag named by its millisecond (`keyed_state.fire_after`):
 setting a timer that is already set changes nothing, so the earliest point armed so far never has to
 be read back, as a single timer per key would need. A firing reads one bag, whatever the kinds of
@@ -41,6 +46,7 @@ from kappa.transforms.tally import Tally
 from kappa.transforms.windowing import in_global_window
 
 TALLY_TAG = "tally"
+ARRIVALS_TAG = "arrivals"
 
 
 class Step(NamedTuple):
@@ -57,6 +63,11 @@ class TimelineLogic(Protocol):
 
     def act(self, key: Hashable, entries: List[tuple], now_ms: int) -> Step:
         """The key's outputs and state once the watermark has passed `now_ms`."""
+
+
+class ArrivalLogic(TimelineLogic, Protocol):
+    def arrive(self, key: Hashable, entries: List[tuple], entry: tuple) -> Iterable[Any]:
+        """The outputs of `entry`'s arrival, given the key's entries before it."""
 
 
 class BundleTally:
@@ -80,17 +91,20 @@ class _TimelineFn(beam.DoFn):
 
     def __init__(self, logic: TimelineLogic):
         self._logic = logic
+        self._on_arrival = hasattr(logic, "arrive")
 
     def start_bundle(self) -> None:
         self._tally = BundleTally()
 
     def process(self, keyed: Tuple[Hashable, tuple], entries=beam.DoFn.StateParam(ENTRIES),
                 act=beam.DoFn.TimerParam(ACT)):
-        entry = keyed[1]
+        key, entry = keyed
+        if self._on_arrival:
+            for output in self._logic.arrive(key, list(entries.read()), entry):
+                yield beam.pvalue.TaggedOutput(ARRIVALS_TAG, output)
         entries.add(entry)
         for point in self._logic.points(entry):
             keyed_state.fire_after(act, point, str(point))
-        return ()
 
     @on_timer(ACT)
     def on_act(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
@@ -113,16 +127,18 @@ class _TimelineFn(beam.DoFn):
 class TimelineResult(NamedTuple):
     outputs: beam.PCollection
     tally: beam.PCollection  # Tally records, a few per bundle
+    arrivals: Optional[beam.PCollection] = None  # what `arrive` returned, for an `ArrivalLogic`
 
 
 class KeyedTimeline(beam.PTransform):
     """PCollection[(key, entry)] in the global window -> `TimelineResult(outputs, tally)`; the key type
     must have a deterministic coder (state is keyed by the encoded key), checked when built."""
 
-    def __init__(self, logic: TimelineLogic, output_type: Any = Any):
+    def __init__(self, logic: TimelineLogic, output_type: Any = Any, arrival_type: Any = Any):
         super().__init__()
         self._logic = logic
         self._output_type = convert_to_beam_type(output_type)
+        self._arrival_type = convert_to_beam_type(arrival_type)
 
     def expand(self, keyed: beam.PCollection) -> TimelineResult:
         where = f"KeyedTimeline {type(self._logic).__name__}: the input"
@@ -134,7 +150,12 @@ class KeyedTimeline(beam.PTransform):
         if key_type is None:
             raise TypeError(f"{where} has element type {keyed_state.type_name(element_type)}, not Tuple[key, entry]")
         keyed_state.require_deterministic_key(key_type, where)
-        acted = keyed | "Act" >> beam.ParDo(_TimelineFn(self._logic)).with_outputs(TALLY_TAG, main="outputs")
+        on_arrival = hasattr(self._logic, "arrive")
+        tags = (TALLY_TAG, ARRIVALS_TAG) if on_arrival else (TALLY_TAG,)
+        acted = keyed | "Act" >> beam.ParDo(_TimelineFn(self._logic)).with_outputs(*tags, main="outputs")
         acted.outputs.element_type = self._output_type
         acted[TALLY_TAG].element_type = Tally
-        return TimelineResult(acted.outputs, acted[TALLY_TAG])
+        if not on_arrival:
+            return TimelineResult(acted.outputs, acted[TALLY_TAG])
+        acted[ARRIVALS_TAG].element_type = self._arrival_type
+        return TimelineResult(acted.outputs, acted[TALLY_TAG], acted[ARRIVALS_TAG])
