@@ -121,6 +121,18 @@ def test_each_minute_of_a_viewer_is_added_once_whatever_the_arrival_order(seed, 
     assert sorted(facts) == sorted(("s1", r["window_start"]) for r in reference.minute_viewers(sessions).values())
 
 
+@pytest.mark.parametrize("gap_s, last_s, forgotten_s", [(90, 40, 40 + 90 + 120), (300, 40, 40 + 300 + 120),
+                                                      (30, 20, 60 + 120)])  # a gap under a minute: its minute's end
+def test_a_viewer_who_never_comes_back_is_forgotten_at_gap_and_lateness(gap_s, last_s, forgotten_s):
+    """The keyed stage is the only one holding a viewer (minute windows hold counts): once its last
+    heartbeat's point has passed, the session is written and nothing of the viewer is kept."""
+    logic, key, held = OpenSessions(gap_s * 1000, 120_000), ("v1", "s1"), [(10_000,), (last_s * 1000,)]
+    assert logic.points(held[-1]) == (forgotten_s * 1000,)
+    assert logic.act(key, held, forgotten_s * 1000 - 1).kept is None  # not yet: a heartbeat may still extend it
+    step = logic.act(key, held, forgotten_s * 1000)
+    assert step.kept == [] and [record["last"] for _, record in step.outputs] == [last_s * 1000]
+
+
 @pytest.mark.parametrize("gap_s, size_s, offset_s", [(90, 120, 30), (60, 60, 0), (30, 60, 0), (300, 540, 0),
                                                      (150, 240, 30)])
 def test_minute_windows_reach_a_bridge_either_side(gap_s, size_s, offset_s):
