@@ -20,7 +20,8 @@ is emitted when the watermark passes M + max(60 s, gap). By then every session t
 to touch M has: a later heartbeat can neither fall in M nor bridge it. A heartbeat arriving later,
 within the allowed lateness, that adds the minute gives it a late pane (accumulating: the whole
 count; Flink labels the first pane of a minute only late data opens ON_TIME); with `--early-firing`,
-early panes count what has arrived so far.
+early panes count what has arrived so far (with `--early-count N`, at every N viewers counted in the
+minute: a heartbeat that adds nothing to it is no element there).
 
 A session is final once the watermark has passed its last heartbeat + gap + allowed lateness: only a
 heartbeat before that could still extend it or merge it with another. Each session is written then,

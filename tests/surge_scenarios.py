@@ -12,6 +12,8 @@ from typing import Iterable, Optional, Tuple
 
 from kappa.io import contracts
 from kappa.io.replay import AddElements, AdvanceWatermark, Step
+from kappa.pipelines.surge_pricing import SURGE
+from kappa.transforms.windowing import WindowSpec
 
 Request = contracts.contract("ride-request").record_type
 Location = contracts.contract("driver-location").record_type
@@ -56,9 +58,17 @@ HOLDING_MINUTE_10 = (360, 420, 480, 540, 600)  # the starts of the windows holdi
 class SurgeScenario:
     name: str
     steps: Tuple[Step, ...]
-    results: Tuple[dict, ...]
+    results: Tuple[dict, ...]  # every pane, as the direct runner gives them
     on_flink: Optional[Tuple[dict, ...]] = None
     flink_why: Optional[str] = None
+    spec: WindowSpec = SURGE
+
+    def finals(self) -> Tuple[dict, ...]:
+        """The last pane of each window, as a backfill gives it: on time and last."""
+        last = {}
+        for pane in self.results:
+            last[pane["key"]] = {**pane, "timing": "ON_TIME", "is_last": True}
+        return tuple(last.values())
 
 
 SCENARIOS = (
@@ -100,5 +110,16 @@ SCENARIOS = (
         (drivers(("d1", "A", "available", 610), ("d1", "B", "available", 650)),
          requests(("q1", "B", 655), ("q2", "B", 656)), requests(("q1", "B", 655)), watermark(3_000)),
         windows("A", HOLDING_MINUTE_10, 0, 1, 10) + windows("B", HOLDING_MINUTE_10, 2, 1, 20),
+    ),
+    SurgeScenario(
+        "early_panes_by_count_carry_the_multiplier_so_far",
+        # every second record of a window fires it early; the on-time pane has all three requests
+        (requests(("q1", "A", 600), ("q2", "A", 610)),
+         drivers(("d1", "A", "available", 620), ("d2", "A", "available", 630)),
+         requests(("q3", "A", 640)), watermark(3_000)),
+        tuple(pane for start in HOLDING_MINUTE_10 for pane in (
+            window("A", start, 2, 0, 20, "EARLY", False), window("A", start, 2, 2, 10, "EARLY", False),
+            window("A", start, 3, 2, 15))),
+        spec=dataclasses.replace(SURGE, early_firing_count=2),
     ),
 )

@@ -4,9 +4,6 @@ reference (`tests/surge_reference.py`); the join's checks; and whole runs of `ka
 on a generated archive: backfill on the direct runner and on Flink, replay, and a stream through Kafka
 and a Flink session cluster, all giving the reference's final records."""
 import json
-import subprocess
-import sys
-import uuid
 from typing import Any, Tuple
 
 import apache_beam as beam
@@ -38,7 +35,7 @@ TYPES = {"requests": Request, "drivers": Location}
 def test_scenario_stream(scenario, runner, request):
     expected = scenario.on_flink if runner == "flink" and scenario.on_flink else scenario.results
     with STREAMING[runner](request) as pipeline:
-        outputs = pipeline | ReplayStreams(scenario.steps, TYPES) | PIPELINE.transform()
+        outputs = pipeline | ReplayStreams(scenario.steps, TYPES) | PIPELINE.configured(spec=scenario.spec).transform()
         assert_that(outputs[MAIN_OUTPUT], equal_to(list(expected)))
 
 
@@ -51,7 +48,7 @@ def _bounded_input(pipeline, scenario, stream, arrives):
     """A side as a backfill's reader hands it on: each event, or the partials of two splits."""
     events = _events(scenario, stream)
     if arrives is Arrives.PARTIALS:
-        fold = PIPELINE.for_backfill().fold(stream)
+        fold = PIPELINE.configured(spec=scenario.spec).for_backfill().fold(stream)
         partials = list(fold(events[:2])) + list(fold(events[2:]))
         return pipeline | f"Create{stream}" >> beam.Create(partials).with_output_types(Tuple[str, Any])
     return pipeline | f"Create{stream}" >> beam.Create([
@@ -65,11 +62,12 @@ def test_scenario_bounded_gives_the_final_records_and_the_reference(scenario, ar
     """Both bounded plans: the windowed join of each event, and `SurgeOfArchive` on two splits' partials."""
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
         streams = {stream: _bounded_input(pipeline, scenario, stream, arrives) for stream in TYPES}
-        outputs = streams | PIPELINE.for_backfill().transform({stream: arrives for stream in TYPES})
-        assert_that(outputs[MAIN_OUTPUT], equal_to(list(scenario.results)))
+        backfill = PIPELINE.configured(spec=scenario.spec).for_backfill()
+        outputs = streams | backfill.transform({stream: arrives for stream in TYPES})
+        assert_that(outputs[MAIN_OUTPUT], equal_to(list(scenario.finals())))
     expected = reference.surge([r._asdict() for r in _events(scenario, "requests")],
                                [d._asdict() for d in _events(scenario, "drivers")])
-    assert expected == {r["key"]: r for r in scenario.results}
+    assert expected == {r["key"]: r for r in scenario.finals()}
 
 
 def _keyed(pipeline, label, key_type):
@@ -149,32 +147,13 @@ def test_replay_with_enough_lateness_equals_the_backfill(archive, backfill, tmp_
 def test_stream_on_session_cluster_equals_the_backfill(archive, backfill, kafka_broker, flink_cluster):
     """Both inputs produced to Kafka, joined on a Flink session cluster: each window's latest pane is the
     backfill's, malformed records are dead letters and none is late."""
-    suffix = uuid.uuid4().hex[:8]
-    topic = {name: f"{name}-{suffix}" for name in ("requests", "drivers", MAIN_OUTPUT, "dead", "late")}
-    for stream in ("requests", "drivers"):
-        assert cli.main(["produce", stream, "--input", str(archive / stream), "--topic", topic[stream],
-                         "--bootstrap-servers", kafka_broker.bootstrap_servers]) == 0
-    job_name = f"surge-pricing-{suffix}"
-    submitted = subprocess.run(
-        [sys.executable, "-m", "kappa.runners.cli", "run", "surge-pricing", "--mode", "stream", "--runner", "flink",
-         *streaming.cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", kafka_broker.bootstrap_servers,
-         *(f"--input-topic={stream}={topic[stream]}" for stream in ("requests", "drivers")),
-         f"--output-topic={MAIN_OUTPUT}={topic[MAIN_OUTPUT]}",
-         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
-         *streaming.STREAM_FLAGS, "--idle-timeout", "3s", *streaming.EVERY_SECOND],
-        capture_output=True, text=True)
-    assert submitted.returncode == 0, submitted.stderr[-2000:]
-    running = flink_cluster.rest.running_job(job_name)
     results, dead_letters, _ = backfill
-    try:
+    inputs = {stream: archive / stream for stream in ("requests", "drivers")}
+    with streaming.on_session_cluster("surge-pricing", inputs, (MAIN_OUTPUT,), kafka_broker, flink_cluster) as topic:
         streamed = streaming.closing_panes(kafka_broker, topic[MAIN_OUTPUT], len(results), timeout_s=240,
                                            value=_surge_of)
-    finally:
-        flink_cluster.rest.cancel(running["jid"])
     assert streamed == {key: _surge_of(r) for key, r in results.items()}
-    assert sorted(streaming.dead_letters(kafka_broker, {"dead": topic["dead"]}).values()) == sorted(
-        json.loads(d)["record"] for d in dead_letters)
-    assert streaming.records(kafka_broker, topic["late"]) == []
+    streaming.assert_dead_letters_and_none_late(kafka_broker, topic, dead_letters)
 
 
 def _surge_of(record):

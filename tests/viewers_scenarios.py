@@ -55,12 +55,14 @@ class ViewersScenario:
     duplicates: int = 0  # redelivered heartbeats
     gap_s: float = 90
     lateness_s: float = 0
+    early_firing_count: Optional[int] = None
     on_flink: Optional[Tuple[dict, ...]] = None  # Flink's panes, where they differ
     flink_why: Optional[str] = None
 
     @property
     def spec(self) -> WindowSpec:
-        return dataclasses.replace(VIEWING, size_ms=ms(self.gap_s), allowed_lateness_ms=ms(self.lateness_s))
+        return dataclasses.replace(VIEWING, size_ms=ms(self.gap_s), allowed_lateness_ms=ms(self.lateness_s),
+                                   early_firing_count=self.early_firing_count)
 
     def tally(self) -> Dict[Tuple[str, str], int]:
         counts = {("heartbeats", "used"): sum(s["heartbeats"] for s in self.sessions)}
@@ -134,5 +136,16 @@ SCENARIOS = (
                   minute("s1", 60, 1, "LATE", True), minute("s1", 120, 1, "ON_TIME", True)),
         flink_why=f"{FLINK_CLOSING_PANE}; for minute 60, {FLINK_LATE_OPENS_ON_TIME}; for minute 120, "
                   f"{FLINK_ON_TIME_IS_LAST}",
+    ),
+    ViewersScenario(
+        "early_panes_by_count_carry_the_viewers_so_far",
+        # a minute fires early at each second viewer counted in it (a redelivery or a heartbeat in a minute
+        # its viewer is already counted in adds nothing); the on-time pane has all three viewers
+        (heartbeats(("v1", "s1", 10), ("v1", "s1", 40)), heartbeats(("v2", "s1", 20)), heartbeats(("v1", "s1", 10)),
+         heartbeats(("v3", "s1", 30)), watermark(600)),
+        (minute("s1", 0, 2, "EARLY", False), minute("s1", 0, 3)),
+        (session("v1", "s1", 10, 40, 2), session("v2", "s1", 20, 20, 1), session("v3", "s1", 30, 30, 1)),
+        duplicates=1,
+        early_firing_count=2,
     ),
 )
