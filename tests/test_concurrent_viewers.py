@@ -6,10 +6,7 @@ stream through Kafka and a Flink session cluster, all giving the reference's fin
 import dataclasses
 import json
 import random
-import subprocess
-import sys
 import time
-import uuid
 from typing import Any, Tuple
 
 import apache_beam as beam
@@ -234,32 +231,14 @@ def test_stream_on_session_cluster_equals_the_backfill(archive, backfill, kafka_
     """Heartbeats produced to Kafka, sessions and minutes on a Flink session cluster: each minute's latest
     pane counts what the backfill counts, every session is the backfill's, malformed records are dead
     letters and none is late."""
-    suffix = uuid.uuid4().hex[:8]
-    topic = {name: f"{name}-{suffix}" for name in ("heartbeats", MAIN_OUTPUT, SESSIONS, "dead", "late")}
-    assert cli.main(["produce", "heartbeats", "--input", str(archive), "--topic", topic["heartbeats"],
-                     "--bootstrap-servers", kafka_broker.bootstrap_servers]) == 0
-    job_name = f"concurrent-viewers-{suffix}"
-    submitted = subprocess.run(
-        [sys.executable, "-m", "kappa.runners.cli", "run", "concurrent-viewers", "--mode", "stream", "--runner", "flink",
-         *streaming.cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", kafka_broker.bootstrap_servers,
-         f"--input-topic=heartbeats={topic['heartbeats']}",
-         *(f"--output-topic={output}={topic[output]}" for output in (MAIN_OUTPUT, SESSIONS)),
-         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
-         *streaming.STREAM_FLAGS, "--idle-timeout", "3s", *streaming.EVERY_SECOND],
-        capture_output=True, text=True)
-    assert submitted.returncode == 0, submitted.stderr[-2000:]
-    running = flink_cluster.rest.running_job(job_name)
     results, sessions, dead_letters, _ = backfill
-    try:
+    with streaming.on_session_cluster("concurrent-viewers", {"heartbeats": archive}, (MAIN_OUTPUT, SESSIONS),
+                                      kafka_broker, flink_cluster) as topic:
         streamed_sessions = _latest(kafka_broker, topic[SESSIONS], len(sessions), timeout_s=240)
         streamed = _latest(kafka_broker, topic[MAIN_OUTPUT], len(results), timeout_s=60)
-    finally:
-        flink_cluster.rest.cancel(running["jid"])
     assert streamed_sessions == sessions
     assert {key: r["viewers"] for key, r in streamed.items()} == {key: r["viewers"] for key, r in results.items()}
-    assert sorted(streaming.dead_letters(kafka_broker, {"dead": topic["dead"]}).values()) == sorted(
-        json.loads(d)["record"] for d in dead_letters)
-    assert streaming.records(kafka_broker, topic["late"]) == []
+    streaming.assert_dead_letters_and_none_late(kafka_broker, topic, dead_letters)
 
 
 _TIMES = ("first", "last", "window_start", "window_end")

@@ -3,10 +3,7 @@ the direct runner and on embedded Flink) and their elements through the backfill
 exact with its output timestamp and the tally exact; and whole runs of `kappa run fraud-scoring` on a
 generated archive against the plain-Python reference (`tests/fraud_reference.py`)."""
 import json
-import subprocess
-import sys
 import time
-import uuid
 
 import apache_beam as beam
 import pytest
@@ -149,32 +146,14 @@ def test_replay_equals_the_backfill(archives, tmp_path):
 def test_stream_on_session_cluster_equals_the_backfill(archives, backfill, kafka_broker, flink_cluster):
     """Both inputs produced to Kafka, scored on a Flink session cluster: every payment's record in
     `results` and `alerts` is the backfill's, each malformed record is a dead letter, none is late."""
-    suffix = uuid.uuid4().hex[:8]
-    topic = {name: f"{name}-{suffix}" for name in ("payments", "devices", MAIN_OUTPUT, ALERTS, "dead", "late")}
-    for stream in ("payments", "devices"):
-        assert cli.main(["produce", stream, "--input", str(archives / "archive" / stream), "--topic", topic[stream],
-                         "--bootstrap-servers", kafka_broker.bootstrap_servers]) == 0
-    job_name = f"fraud-scoring-{suffix}"
-    submitted = subprocess.run(
-        [sys.executable, "-m", "kappa.runners.cli", "run", "fraud-scoring", "--mode", "stream", "--runner", "flink",
-         *streaming.cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", kafka_broker.bootstrap_servers,
-         *(f"--input-topic={stream}={topic[stream]}" for stream in ("payments", "devices")),
-         *(f"--output-topic={output}={topic[output]}" for output in (MAIN_OUTPUT, ALERTS)),
-         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
-         *streaming.STREAM_FLAGS, "--idle-timeout", "3s", *streaming.EVERY_SECOND],
-        capture_output=True, text=True)
-    assert submitted.returncode == 0, submitted.stderr[-2000:]
-    running = flink_cluster.rest.running_job(job_name)
     expected, dead_letters, _ = backfill
-    try:
+    inputs = {stream: archives / "archive" / stream for stream in ("payments", "devices")}
+    with streaming.on_session_cluster("fraud-scoring", inputs, (MAIN_OUTPUT, ALERTS), kafka_broker,
+                                      flink_cluster) as topic:
         results = _keyed_records(kafka_broker, topic[MAIN_OUTPUT], len(expected), timeout_s=240)
-    finally:
-        flink_cluster.rest.cancel(running["jid"])
     assert results == expected
     assert _keyed_records(kafka_broker, topic[ALERTS], 0, 0) == {k: r for k, r in expected.items() if r["alert"]}
-    assert sorted(streaming.dead_letters(kafka_broker, {"dead": topic["dead"]}).values()) == sorted(
-        json.loads(d)["record"] for d in dead_letters)
-    assert streaming.records(kafka_broker, topic["late"]) == []
+    streaming.assert_dead_letters_and_none_late(kafka_broker, topic, dead_letters)
 
 
 def _keyed_records(broker, topic: str, expected: int, timeout_s: float) -> dict:

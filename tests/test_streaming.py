@@ -8,6 +8,7 @@ Event times of the generated archive lie in the past, so once a partition has be
 (is_last) carries the final count. The archive's stragglers are at most minutes late; 10 minutes of
 allowed lateness keeps every one of them.
 """
+import contextlib
 import json
 import operator
 import signal
@@ -16,7 +17,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Sequence
 
 import pytest
 
@@ -223,3 +224,39 @@ def test_idle_partitions_do_not_hold_the_watermark(archive, kafka_broker):
 
 def cluster(flink_cluster) -> tuple:
     return ("--flink-master", flink_cluster.rest_address, "--worker-pool", flink_cluster.worker_pool_address)
+
+
+@contextlib.contextmanager
+def on_session_cluster(pipeline: str, inputs: Mapping[str, Path], outputs: Sequence[str], broker,
+                       flink_cluster) -> Iterator[Dict[str, str]]:
+    """`pipeline` streamed on the session cluster from a backlog: each input (stream -> archive) produced
+    to a fresh topic, the job submitted reading them and writing each output, its dead letters and its
+    late records to fresh topics; yields the topics by name while the job runs, and cancels it after."""
+    suffix = uuid.uuid4().hex[:8]
+    topic = {name: f"{name}-{suffix}" for name in (*inputs, *outputs, "dead", "late")}
+    for stream, path in inputs.items():
+        assert cli.main(["produce", stream, "--input", str(path), "--topic", topic[stream],
+                         "--bootstrap-servers", broker.bootstrap_servers]) == 0
+    job_name = f"{pipeline}-{suffix}"
+    submitted = subprocess.run(
+        [sys.executable, "-m", "kappa.runners.cli", "run", pipeline, "--mode", "stream", "--runner", "flink",
+         *cluster(flink_cluster), "--job-name", job_name, "--bootstrap-servers", broker.bootstrap_servers,
+         *(f"--input-topic={stream}={topic[stream]}" for stream in inputs),
+         *(f"--output-topic={output}={topic[output]}" for output in outputs),
+         "--dead-letter-topic", topic["dead"], "--late-topic", topic["late"], "--group-id", job_name,
+         *STREAM_FLAGS, "--idle-timeout", "3s", *EVERY_SECOND],
+        capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    running = flink_cluster.rest.running_job(job_name)
+    try:
+        yield topic
+    finally:
+        flink_cluster.rest.cancel(running["jid"])
+
+
+def assert_dead_letters_and_none_late(broker, topic: Mapping[str, str], expected: Iterable[str]) -> None:
+    """The stream's dead letters are the records of the backfill's (`expected`: its JSON lines), and
+    nothing was too late."""
+    assert sorted(dead_letters(broker, {"dead": topic["dead"]}).values()) == sorted(
+        json.loads(letter)["record"] for letter in expected)
+    assert records(broker, topic["late"]) == []
