@@ -125,9 +125,11 @@ def test_a_viewer_who_never_comes_back_is_forgotten_at_gap_and_lateness(gap_s, l
     heartbeat's point has passed, the session is written and nothing of the viewer is kept."""
     logic, key, held = OpenSessions(gap_s * 1000, 120_000), ("v1", "s1"), [(10_000,), (last_s * 1000,)]
     assert logic.points(held[-1]) == (forgotten_s * 1000,)
-    assert logic.act(key, held, forgotten_s * 1000 - 1).kept is None  # not yet: a heartbeat may still extend it
+    waiting = logic.act(key, held, forgotten_s * 1000 - 1)  # not yet: a heartbeat may still extend it
+    assert (waiting.outputs, waiting.kept, waiting.next_ms) == ([], None, forgotten_s * 1000)
     step = logic.act(key, held, forgotten_s * 1000)
-    assert step.kept == [] and [record["last"] for _, record in step.outputs] == [last_s * 1000]
+    assert (step.kept, step.next_ms) == ([], None)
+    assert [record["last"] for _, record in step.outputs] == [last_s * 1000]
 
 
 @pytest.mark.parametrize("gap_s, size_s, offset_s", [(90, 120, 30), (60, 60, 0), (30, 60, 0), (300, 540, 0),

@@ -19,7 +19,12 @@ timer at its horizon, and `act` drops every entry past its horizon that nothing 
 A logic that also defines `arrive(key, entries, entry)` is told of each entry as it arrives, with the
 key's entries before it, and what it returns is emitted at once on the `arrivals` output, at the
 entry's own event time: so it is as late downstream as the entry, on every runner, where an output
-of `act` on the direct runner may not be (see `keyed_state`). That costs a read of the bag per entry.
+of `act` on the direct runner may not be (see `keyed_state`). That costs a read of the bag per entry,
+and buys a single timer per key: the stage arms it at an entry's earliest point when that is before
+every held entry's (or none is held), and after each `act` at the step's `next_ms`, which the logic
+sets to the earliest point it still has to act at (None: none; then it keeps nothing). A key whose
+entries come every few seconds and wait minutes (a session) then fires about once per wait, not once
+per entry.
 
 The shape is chosen for what state costs (Beam 2.62): otherwise nothing is read when an element
 arrives. Its entry is appended blind (the SDK buffers appends and writes them once per key and bundle) and each
@@ -55,6 +60,7 @@ class Step(NamedTuple):
     outputs: Sequence[Tuple[int, Any]] = ()  # (event time in ms, output)
     kept: Optional[List[tuple]] = None  # the key's entries from now on; None: unchanged
     tally: Sequence[Tally] = ()
+    next_ms: Optional[int] = None  # an arrival logic's next point to act at, after `now_ms`
 
 
 class TimelineLogic(Protocol):
@@ -99,22 +105,31 @@ class _TimelineFn(beam.DoFn):
     def process(self, keyed: Tuple[Hashable, tuple], entries=beam.DoFn.StateParam(ENTRIES),
                 act=beam.DoFn.TimerParam(ACT)):
         key, entry = keyed
-        if self._on_arrival:
-            for output in self._logic.arrive(key, list(entries.read()), entry):
-                yield beam.pvalue.TaggedOutput(ARRIVALS_TAG, output)
+        logic = self._logic
+        if not self._on_arrival:
+            entries.add(entry)
+            for point in logic.points(entry):
+                keyed_state.fire_after(act, point, str(point))
+            return
+        held = list(entries.read())
+        for output in logic.arrive(key, held, entry):
+            yield beam.pvalue.TaggedOutput(ARRIVALS_TAG, output)
         entries.add(entry)
-        for point in self._logic.points(entry):
-            keyed_state.fire_after(act, point, str(point))
+        point = min(logic.points(entry))
+        if not held or point < min(min(logic.points(other)) for other in held):
+            keyed_state.fire_after(act, point)
 
     @on_timer(ACT)
     def on_act(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam,
-               entries=beam.DoFn.StateParam(ENTRIES)):
+               entries=beam.DoFn.StateParam(ENTRIES), act=beam.DoFn.TimerParam(ACT)):
         now_ms = keyed_state.fired_ms(fired)
         step = self._logic.act(key, list(entries.read()), now_ms)
         if step.kept is not None:
             entries.clear()
             for entry in step.kept:
                 entries.add(entry)
+        if self._on_arrival and step.next_ms is not None:
+            keyed_state.fire_after(act, step.next_ms)
         for tally in step.tally:
             self._tally.add(tally)
         for at_ms, output in step.outputs:
