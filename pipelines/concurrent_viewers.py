@@ -54,6 +54,7 @@ Tally: heartbeats used (distinct heartbeats of the written sessions) and duplica
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 from typing import Any, ClassVar, DefaultDict, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
@@ -135,7 +136,7 @@ class _InItsMinute(beam.DoFn):
             yield fact
 
 
-SessionTimes = Tuple[Set[int], int]  # distinct heartbeat times, heartbeats received
+Times = Tuple[int, ...]  # a (viewer, show)'s heartbeat times, as they arrived (a redelivery repeats one)
 
 
 def session_record(key: ViewerShow, first: int, last: int, heartbeats: int) -> Dict[str, Any]:
@@ -163,29 +164,32 @@ class OpenSessions:
         session of the viewer could touch that minute again."""
         return max(last + self._gap_ms, _minute(last) + MINUTE_MS) + self._lateness_ms
 
-    def points(self, entry: Tuple[int]) -> Tuple[int]:
-        """When the heartbeat's session may be final (the stage's one timer per key is armed at the
-        earliest session's, `act`'s `next_ms`)."""
-        return (self._settled_ms(entry[0]),)
+    def points(self, entry: Times) -> Tuple[int]:
+        """When the earliest of the heartbeats' sessions may be final (the stage's one timer per key is
+        then armed at the earliest held session's, `act`'s `next_ms`)."""
+        return (self._settled_ms(min(entry)),)
 
-    def arrive(self, key: ViewerShow, entries: List[Tuple[int]], entry: Tuple[int]) -> List[Tuple[str, int]]:
-        t, before, after = entry[0], None, None
-        for (held,) in entries:
-            if held == t:
-                return []  # a redelivery adds nothing
-            if held < t:
-                before = held if before is None or held > before else before
-            elif after is None or held < after:
-                after = held
-        return [(key[1], minute) for minute in sorted(minutes_added(t, before, after, self._gap_ms))]
+    def arrive(self, key: ViewerShow, entries: List[Times], entry: Times) -> List[Tuple[int, Tuple[str, int]]]:
+        """(event time, fact) for each minute the entry's heartbeats add, at the heartbeat that adds it:
+        a time in the span of that minute's window."""
+        held = sorted({t for times in entries for t in times})
+        facts = []
+        for t in sorted(set(entry)):
+            at = bisect.bisect_left(held, t)
+            if at < len(held) and held[at] == t:
+                continue  # a redelivery adds nothing
+            before, after = held[at - 1] if at else None, held[at] if at < len(held) else None
+            facts.extend((t, (key[1], minute)) for minute in sorted(minutes_added(t, before, after, self._gap_ms)))
+            held.insert(at, t)
+        return facts
 
-    def act(self, key: ViewerShow, entries: List[Tuple[int]], now_ms: int) -> Step:
-        times = sorted(entry[0] for entry in entries)  # a redelivered heartbeat repeats its time
+    def act(self, key: ViewerShow, entries: List[Times], now_ms: int) -> Step:
+        times = sorted(t for entry in entries for t in entry)
         outputs, kept, tally, next_ms = [], [], [], None
         for lo, hi in session_runs(times, self._gap_ms):
             settled_ms = self._settled_ms(times[hi - 1])
             if settled_ms > now_ms:
-                kept.extend((t,) for t in times[lo:hi])
+                kept.append(tuple(times[lo:hi]))
                 next_ms = settled_ms if next_ms is None else min(next_ms, settled_ms)
                 continue
             distinct = len(set(times[lo:hi]))
@@ -196,7 +200,7 @@ class OpenSessions:
         return Step(outputs=outputs, kept=kept if outputs else None, tally=tally, next_ms=next_ms)
 
 
-def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, Tuple[int]]:
+def _by_viewer_show(heartbeat: Any) -> Tuple[ViewerShow, Times]:
     return (heartbeat.viewer_id, heartbeat.show_id), (heartbeat.event_time,)
 
 
@@ -227,20 +231,27 @@ class CountViewers(beam.PTransform):
 
 
 class Sessionize(beam.PTransform):
-    """Heartbeats -> (session records, tally, (show_id, minute) facts): each session once, when final,
-    and each minute of it as it is known (`OpenSessions`)."""
+    """Heartbeats, each event or folded per (viewer, show) as a read held them (`FoldHeartbeats`) ->
+    (session records, tally, (show_id, minute) facts): each session once, when final, and each minute
+    of it as it is known (`OpenSessions`)."""
 
-    def __init__(self, sessions: WindowSpec):
+    def __init__(self, sessions: WindowSpec, arrives: Arrives):
         super().__init__()
         self._sessions = sessions
+        self._arrives = arrives
 
     def expand(self, heartbeats):
         spec = self._sessions
-        timeline = OpenSessions(spec.size_ms, spec.allowed_lateness_ms)
+        entry = _by_viewer_show if self._arrives is Arrives.EVENTS else _as_partial
         final = (heartbeats
-                 | "ByViewerShow" >> beam.Map(_by_viewer_show).with_output_types(Tuple[ViewerShow, Tuple[int]])
-                 | "Sessions" >> KeyedTimeline(timeline, Dict[str, Any], Tuple[str, int]))
+                 | "ByViewerShow" >> beam.Map(entry).with_output_types(Tuple[ViewerShow, Times])
+                 | "Sessions" >> KeyedTimeline(OpenSessions(spec.size_ms, spec.allowed_lateness_ms),
+                                               Dict[str, Any], Tuple[str, int]))
         return final.outputs, final.tally, final.arrivals
+
+
+def _as_partial(partial: Tuple[ViewerShow, Times]) -> Tuple[ViewerShow, Times]:
+    return partial
 
 
 def session_runs(times: Sequence[int], gap_ms: int) -> Iterator[Tuple[int, int]]:
@@ -257,8 +268,9 @@ def session_runs(times: Sequence[int], gap_ms: int) -> Iterator[Tuple[int, int]]
 
 
 class FoldHeartbeats:
-    """A backfill's split of heartbeats -> ((viewer_id, show_id), (distinct times, heartbeats received))
-    per viewer and show in it (picklable)."""
+    """The heartbeats a reader holds at once (a backfill's split, a read of a Kafka partition) ->
+    ((viewer_id, show_id), their times) per viewer and show, at the earliest (picklable). A backlog's
+    read holds many heartbeats of each viewer watching: a stream's keyed stage then takes them at once."""
 
     def __call__(self, heartbeats: List[Any]) -> Iterator[TimestampedValue]:
         held: Dict[ViewerShow, List[int]] = {}
@@ -270,7 +282,7 @@ class FoldHeartbeats:
             else:
                 times.append(heartbeat.event_time)
         for key, times in held.items():
-            yield TimestampedValue((key, (set(times), len(times))), to_timestamp(min(times)))
+            yield TimestampedValue((key, tuple(times)), to_timestamp(min(times)))
 
 
 MINUTES = "minutes"  # _SessionsOfKey's output of (show_id, (viewer_id, first minute, last minute))
@@ -286,13 +298,13 @@ class _SessionsOfKey(beam.DoFn):
     def start_bundle(self) -> None:
         self._tally = BundleTally()
 
-    def process(self, grouped: Tuple[ViewerShow, Iterable[SessionTimes]]):
+    def process(self, grouped: Tuple[ViewerShow, Iterable[Times]]):
         key, partials = grouped
         distinct: Set[int] = set()
         seen = 0
-        for times, received in partials:
+        for times in partials:
             distinct.update(times)
-            seen += received
+            seen += len(times)
         ordered = sorted(distinct)
         for lo, hi in session_runs(ordered, self._gap_ms):
             first, last = ordered[lo], ordered[hi - 1]
@@ -365,16 +377,17 @@ class ConcurrentViewers(Pipeline):
     def windowing(self) -> Dict[str, WindowSpec]:
         return {SESSIONS: self.spec, "minutes": minute_windows(self.spec)}
 
-    def fold(self, stream: str) -> Optional[FoldHeartbeats]:
-        """A backfill's splits are folded for the bounded plan (`ViewersOfArchive`)."""
-        return FoldHeartbeats() if self.bounded else None
+    def fold(self, stream: str) -> FoldHeartbeats:
+        """A backfill's splits are folded for the bounded plan (`ViewersOfArchive`), a stream's reads for
+        its keyed stage."""
+        return FoldHeartbeats()
 
     def expand(self, streams: Mapping[str, beam.PCollection], arrives: Mapping[str, Arrives]) -> Dict[str, Any]:
         heartbeats = streams[HEARTBEATS]
-        if arrives[HEARTBEATS] is Arrives.PARTIALS:
+        if self.bounded and arrives[HEARTBEATS] is Arrives.PARTIALS:
             results, sessions, tally = heartbeats | "Viewers" >> ViewersOfArchive(self.spec.size_ms)
             return {MAIN_OUTPUT: results, SESSIONS: sessions, TALLY: tally}
-        sessions, tally, facts = heartbeats | "Sessionize" >> Sessionize(self.spec)
+        sessions, tally, facts = heartbeats | "Sessionize" >> Sessionize(self.spec, arrives[HEARTBEATS])
         viewers = facts | "CountViewers" >> CountViewers(self.spec)
         minute_of = MinuteOfWindow(reach_ms(self.spec.size_ms))
         return {MAIN_OUTPUT: viewers | "Format" >> FormatWindowResults("show_id", _viewers, self.bounded, minute_of),

@@ -39,13 +39,23 @@ def _assert_outputs(outputs, results, sessions, tally):
     assert_that(_summed(outputs[TALLY]), equal_to(sorted(tally.items())), label="Tally")
 
 
+def _folded(steps):
+    """The steps as a stream's reads hand them on: the heartbeats arriving together folded per viewer."""
+    return tuple(AddElements(tuple((p.value, p.timestamp.micros // 1000) for p in FoldHeartbeats()(
+        [beat for beat, _ in step.elements])), step.stream) if isinstance(step, AddElements) else step
+        for step in steps)
+
+
+@pytest.mark.parametrize("arrives", [Arrives.EVENTS, Arrives.PARTIALS], ids=["events", "folded"])
 @pytest.mark.parametrize("runner", sorted(STREAMING))
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario_stream(scenario, runner, request):
+def test_scenario_stream(scenario, runner, arrives, request):
     results = scenario.on_flink if runner == "flink" and scenario.on_flink else scenario.results
+    folded = arrives is Arrives.PARTIALS
     with STREAMING[runner](request) as pipeline:
-        streams = pipeline | ReplayStreams(scenario.steps, {"heartbeats": Heartbeat})
-        outputs = streams | PIPELINE.configured(spec=scenario.spec).transform()
+        streams = pipeline | ReplayStreams(_folded(scenario.steps) if folded else scenario.steps,
+                                           {"heartbeats": Any if folded else Heartbeat})
+        outputs = streams | PIPELINE.configured(spec=scenario.spec).transform({"heartbeats": arrives})
         _assert_outputs(outputs, results, scenario.sessions, scenario.tally())
 
 
@@ -104,18 +114,24 @@ def test_a_heartbeat_adds_its_minute_and_those_it_bridges_to_its_neighbours(t, b
 @pytest.mark.parametrize("gap_s", [30, 90, 150])
 @pytest.mark.parametrize("seed", range(20))
 def test_each_minute_of_a_viewer_is_added_once_whatever_the_arrival_order(seed, gap_s):
-    """The facts `OpenSessions.arrive` emits as heartbeats (redeliveries among them) arrive in any order
-    are the reference's minutes of the sessions, each once."""
+    """The facts `OpenSessions.arrive` emits as heartbeats (redeliveries among them) arrive in any order,
+    alone or several at once (as a read folds them), are the reference's minutes of the sessions, each
+    once, and each at a heartbeat in the span of its minute's window."""
     rng = random.Random(seed)
     times = [rng.randrange(0, 600_000, 5_000) for _ in range(rng.randrange(1, 12))]
     times += rng.sample(times, rng.randrange(len(times)))  # redeliveries
     rng.shuffle(times)
     logic, held, facts = OpenSessions(gap_s * 1000, 0), [], []
-    for t in times:
-        facts.extend(logic.arrive(("v1", "s1"), held, (t,)))
-        held.append((t,))
+    while len(held) < len(times):
+        entry = tuple(times[len(held):len(held) + rng.randrange(1, 4)])
+        facts.extend(logic.arrive(("v1", "s1"), [(t,) for t in held], entry))
+        held.extend(entry)
     sessions = reference.sessions([{"viewer_id": "v1", "show_id": "s1", "event_time": t} for t in times], gap_s * 1000)
-    assert sorted(facts) == sorted(("s1", r["window_start"]) for r in reference.minute_viewers(sessions).values())
+    assert sorted(fact for _, fact in facts) == sorted(
+        ("s1", r["window_start"]) for r in reference.minute_viewers(sessions).values())
+    window = minute_windows(dataclasses.replace(PIPELINE.spec, size_ms=gap_s * 1000))
+    reach = (window.size_ms - 60_000) // 2
+    assert all(minute - reach <= t < minute + 60_000 + reach for t, (_, minute) in facts)
 
 
 @pytest.mark.parametrize("gap_s, last_s, forgotten_s", [(90, 40, 40 + 90 + 120), (300, 40, 40 + 300 + 120),

@@ -17,9 +17,10 @@ The logic keeps state bounded by the horizon rule (`kappa.transforms.keyed_state
 timer at its horizon, and `act` drops every entry past its horizon that nothing waiting still needs.
 
 A logic that also defines `arrive(key, entries, entry)` is told of each entry as it arrives, with the
-key's entries before it, and what it returns is emitted at once on the `arrivals` output, at the
-entry's own event time: so it is as late downstream as the entry, on every runner, where an output
-of `act` on the direct runner may not be (see `keyed_state`). That costs a read of the bag per entry,
+key's entries before it, and the (event time, output) pairs it returns are emitted at once on the
+`arrivals` output, each at its time, which must not be before the entry's own: so an output is no
+later downstream than what it came from, on every runner, where an output of `act` on the direct
+runner may be (see `keyed_state`). That costs a read of the bag per entry,
 and buys a single timer per key: the stage arms it at an entry's earliest point when that is before
 every held entry's (or none is held), and after each `act` at the step's `next_ms`, which the logic
 sets to the earliest point it still has to act at (None: none; then it keeps nothing). A key whose
@@ -72,8 +73,8 @@ class TimelineLogic(Protocol):
 
 
 class ArrivalLogic(TimelineLogic, Protocol):
-    def arrive(self, key: Hashable, entries: List[tuple], entry: tuple) -> Iterable[Any]:
-        """The outputs of `entry`'s arrival, given the key's entries before it."""
+    def arrive(self, key: Hashable, entries: List[tuple], entry: tuple) -> Iterable[Tuple[int, Any]]:
+        """The outputs of `entry`'s arrival, given the key's entries before it: (event time in ms, output)."""
 
 
 class BundleTally:
@@ -112,8 +113,8 @@ class _TimelineFn(beam.DoFn):
                 keyed_state.fire_after(act, point, str(point))
             return
         held = list(entries.read())
-        for output in logic.arrive(key, held, entry):
-            yield beam.pvalue.TaggedOutput(ARRIVALS_TAG, output)
+        for at_ms, output in logic.arrive(key, held, entry):
+            yield beam.pvalue.TaggedOutput(ARRIVALS_TAG, in_global_window(output, at_ms))
         entries.add(entry)
         point = min(logic.points(entry))
         if not held or point < min(min(logic.points(other)) for other in held):
