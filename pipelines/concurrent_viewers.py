@@ -41,10 +41,13 @@ the viewer could touch the same minute, which must count it once. A show's minut
 counts, until each closes at M + max(60 s, gap) + allowed lateness.
 
 Two plans, one definition. A stream, a replay and a backfill of each event (`--per-element`) run the
-keyed sessions and the minute windows above. A backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`):
-each file split's heartbeats folded per (viewer, show) as the reader reads them (`FoldHeartbeats`),
-each key's times grouped and split into sessions (`session_runs`), each show's minutes counted from
-its sessions' spans; no windows, no timers, and the same records (the tests run both plans).
+keyed sessions and the minute windows above; a stream's reads of a partition (and a replay's records
+that arrive together) hand the keyed stage each viewer's heartbeats of the read at once
+(`FoldHeartbeats`): a backlog's read holds dozens per viewer watching, a live read about one. A
+backfill reads whole archives, so it takes the bounded plan (`ViewersOfArchive`): each file split's
+heartbeats folded the same way, each key's times grouped and split into sessions (`session_runs`),
+each show's minutes counted from its sessions' spans; no windows, no timers, and the same records
+(the tests run both plans).
 
 Tally: heartbeats used (distinct heartbeats of the written sessions) and duplicates (redeliveries).
 
