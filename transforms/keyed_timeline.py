@@ -20,20 +20,20 @@ A logic that also defines `arrive(key, entries, entry)` is told of each entry as
 key's entries before it, and the (event time, output) pairs it returns are emitted at once on the
 `arrivals` output, each at its time, which must not be before the entry's own: so an output is no
 later downstream than what it came from, on every runner, where an output of `act` on the direct
-runner may be (see `keyed_state`). That costs a read of the bag per entry,
-and buys a single timer per key: the stage arms it at an entry's earliest point when that is before
-every held entry's (or none is held), and after each `act` at the step's `next_ms`, which the logic
-sets to the earliest point it still has to act at (None: none; then it keeps nothing). A key whose
-entries come every few seconds and wait minutes (a session) then fires about once per wait, not once
-per entry.
+runner may be (see `keyed_state`). That costs a read of the bag per entry, and buys a single timer
+per key: the stage arms it at an entry's earliest point when that is before every held entry's (or
+none is held), and after each `act` at the step's `next_ms`, which the logic sets to the earliest
+point it still has to act at (None: none; then it keeps nothing). A key whose entries come every few
+seconds and wait minutes (a session) then fires about once per wait, not once per entry.
 
 The shape is chosen for what state costs (Beam 2.62): otherwise nothing is read when an element
-arrives. Its entry is appended blind (the SDK buffers appends and writes them once per key and bundle) and each
-point is its own timer, a dynamic timer tag named by its millisecond (`keyed_state.fire_after`):
-setting a timer that is already set changes nothing, so the earliest point armed so far never has to
-be read back, as a single timer per key would need. A firing reads one bag, whatever the kinds of
-entries, and rewrites it only when the logic changed it. Timers of a key fire in timestamp order on
-the direct runner and on Flink; one set in the past fires after the bundle that set it.
+arrives. Its entry is appended blind (the SDK buffers appends and writes them once per key and
+bundle) and each point is its own timer, a dynamic timer tag named by its millisecond
+(`keyed_state.fire_after`): setting a timer that is already set changes nothing, so the earliest
+point armed so far never has to be read back, as a single timer per key would need. A firing reads
+one bag, whatever the kinds of entries, and rewrites it only when the logic changed it. Timers of a
+key fire in timestamp order on the direct runner and on Flink; one set in the past fires after the
+bundle that set it.
 """
 from __future__ import annotations
 
