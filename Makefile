@@ -22,7 +22,7 @@ KSTREAMS_SRC := $(wildcard benchmarks/kstreams/*.java)
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down
+.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down
 
 setup: $(INSTALLED)
 
@@ -62,6 +62,21 @@ kafka-up: $(INSTALLED) $(KAFKA_LIB)
 kafka-down: $(INSTALLED)
 	$(BIN)/python -m kappa.services.kafka_broker down --dir $(BUILD)/kafka
 
+# PostgreSQL 15's server from Debian's packages (its package also makes the `postgres` user the server
+# runs as); kappa starts a cluster of its own (kappa.services.postgres), never the package's.
+PG_SERVER := /usr/lib/postgresql/15/bin/postgres
+$(PG_SERVER):
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15
+
+pg-deps: $(PG_SERVER)
+
+pg-up: $(INSTALLED) $(PG_SERVER)
+	$(BIN)/python -m kappa.services.postgres up --dir $(BUILD)/postgres
+
+pg-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.postgres down --dir $(BUILD)/postgres
+
 flink-up: $(INSTALLED) $(FLINK_DIST)
 	$(BIN)/python -m kappa.services.flink_cluster up --dir $(BUILD)/flink
 
@@ -84,7 +99,7 @@ run: $(INSTALLED)
 run-flink: $(INSTALLED) deps
 	$(BIN)/python -m kappa.runners.demo --workdir $(BUILD)/demo
 
-test: $(INSTALLED) deps
+test: $(INSTALLED) deps $(PG_SERVER)
 	$(BIN)/pytest -q tests
 
 # Every contender on the same seeded 1M-event archive, checked against each other, then fraud-scoring's,

@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "fastavro==1.13.1",
     "google-cloud-pubsub==2.39.0",
     "confluent-kafka==2.16.1",
+    "psycopg[binary]==3.3.9",
 ]
 TEST_REQUIRES = ["pytest==9.2.0"]
 

@@ -1,10 +1,15 @@
 """Services the tests start themselves, once per session, on free loopback ports, and stop at the end;
 and the direct runner's TestStream made lean for the session (`tests/lean_direct.py`)."""
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.job_server import FlinkJobServer
 from kappa.services.kafka_broker import KafkaBroker
+from kappa.services.postgres import Postgres
 from kappa.services.process import free_port
 from tests import lean_direct
 
@@ -30,3 +35,21 @@ def flink_cluster(tmp_path_factory):
     with FlinkCluster(tmp_path_factory.mktemp("flink"), rest_port=free_port(), rpc_port=free_port(),
                       worker_pool_port=free_port()) as cluster:
         yield cluster
+
+
+def postgres_folder() -> Path:
+    """A folder the `postgres` user can reach (pytest's own are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="kappa-postgres-"))
+    folder.chmod(0o711)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL cluster of kappa's own (`kappa.services.postgres`), ready for logical decoding."""
+    folder = postgres_folder()
+    try:
+        with Postgres(folder, port=free_port()) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
