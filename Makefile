@@ -22,7 +22,7 @@ KSTREAMS_SRC := $(wildcard benchmarks/kstreams/*.java)
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down
+.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down redis-deps redis-up redis-down
 
 setup: $(INSTALLED)
 
@@ -77,6 +77,20 @@ pg-up: $(INSTALLED) $(PG_SERVER)
 pg-down: $(INSTALLED)
 	$(BIN)/python -m kappa.services.postgres down --dir $(BUILD)/postgres
 
+# Redis 7 from Debian's packages (it does not start by itself on install); kappa starts its own.
+REDIS_SERVER := /usr/bin/redis-server
+$(REDIS_SERVER):
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server
+
+redis-deps: $(REDIS_SERVER)
+
+redis-up: $(INSTALLED) $(REDIS_SERVER)
+	$(BIN)/python -m kappa.services.redis_server up --dir $(BUILD)/redis
+
+redis-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.redis_server down --dir $(BUILD)/redis
+
 flink-up: $(INSTALLED) $(FLINK_DIST)
 	$(BIN)/python -m kappa.services.flink_cluster up --dir $(BUILD)/flink
 
@@ -99,7 +113,7 @@ run: $(INSTALLED)
 run-flink: $(INSTALLED) deps
 	$(BIN)/python -m kappa.runners.demo --workdir $(BUILD)/demo
 
-test: $(INSTALLED) deps $(PG_SERVER)
+test: $(INSTALLED) deps $(PG_SERVER) $(REDIS_SERVER)
 	$(BIN)/pytest -q tests
 
 # Every contender on the same seeded 1M-event archive, checked against each other, then fraud-scoring's,

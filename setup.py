@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "google-cloud-pubsub==2.39.0",
     "confluent-kafka==2.16.1",
     "psycopg[binary]==3.3.9",
+    "redis==5.3.1",  # apache-beam 2.62 requires redis>=5,<6
 ]
 TEST_REQUIRES = ["pytest==9.2.0"]
 

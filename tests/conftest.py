@@ -10,6 +10,7 @@ from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.job_server import FlinkJobServer
 from kappa.services.kafka_broker import KafkaBroker
 from kappa.services.postgres import Postgres
+from kappa.services.redis_server import RedisServer
 from kappa.services.process import free_port
 from tests import lean_direct
 
@@ -53,3 +54,10 @@ def postgres():
             yield server
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A Redis server (`kappa.services.redis_server`), nothing on disk."""
+    with RedisServer(tmp_path_factory.mktemp("redis"), port=free_port()) as server:
+        yield server
