@@ -16,17 +16,19 @@ DEPS := $(BUILD)/deps
 FLINK_VERSION := 1.19.0
 JOB_SERVER := $(DEPS)/flink-job-server/job-server.jar
 KAFKA_LIB := $(DEPS)/kafka-broker/.copied
+# Kafka Connect standalone (the broker's Kafka version) with Debezium's PostgreSQL connector.
+CONNECT_LIB := $(DEPS)/kafka-connect/.copied
 # The seed's Kafka Streams topology, `make bench`'s streaming peer, compiled against its copied classpath.
 KSTREAMS_JAR := $(DEPS)/kafka-streams/orders-per-minute.jar
 KSTREAMS_SRC := $(wildcard benchmarks/kstreams/*.java)
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down redis-deps redis-up redis-down
+.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down redis-deps redis-up redis-down cdc-up cdc-down
 
 setup: $(INSTALLED)
 
-deps: $(JOB_SERVER) $(KAFKA_LIB) $(KSTREAMS_JAR) $(FLINK_DIST)
+deps: $(JOB_SERVER) $(KAFKA_LIB) $(CONNECT_LIB) $(KSTREAMS_JAR) $(FLINK_DIST)
 
 # Beam's gRPC servers listen on every interface: a patched class ahead of Beam's keeps them on loopback.
 $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopback.py $(INSTALLED)
@@ -36,7 +38,7 @@ $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopb
 	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib --before $(@D)/grpc-loopback.jar \
 		--main-class org.apache.beam.runners.flink.FlinkJobServerDriver --out $@
 
-# A runtime classpath copied as it is: the Kafka broker's, Kafka Streams'.
+# A runtime classpath copied as it is: the Kafka broker's, Kafka Connect's, Kafka Streams'.
 $(DEPS)/%/.copied: deps/%/pom.xml
 	rm -rf $(@D)/lib
 	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
@@ -90,6 +92,14 @@ redis-up: $(INSTALLED) $(REDIS_SERVER)
 
 redis-down: $(INSTALLED)
 	$(BIN)/python -m kappa.services.redis_server down --dir $(BUILD)/redis
+
+# Debezium under Kafka Connect, capturing public.orders of `make pg-up`'s cluster into `make kafka-up`'s
+# broker (topic shop.public.orders): run those two first.
+cdc-up: $(INSTALLED) $(CONNECT_LIB)
+	$(BIN)/python -m kappa.services.kafka_connect up --dir $(BUILD)/connect --postgres-dir $(BUILD)/postgres
+
+cdc-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.kafka_connect down --dir $(BUILD)/connect
 
 flink-up: $(INSTALLED) $(FLINK_DIST)
 	$(BIN)/python -m kappa.services.flink_cluster up --dir $(BUILD)/flink

@@ -1,5 +1,6 @@
 """Where the parts that `make deps` fetched live: the Flink job server's classpath, the Kafka broker's
-classpath, the seed's Kafka Streams topology with its classpath, and the Flink distribution.
+classpath, Kafka Connect's with Debezium, the seed's Kafka Streams topology with its classpath, and
+the Flink distribution.
 `KAPPA_DEPS` points elsewhere; the default is `build/deps` in the source tree of an editable install."""
 import os
 from pathlib import Path
@@ -28,6 +29,11 @@ def job_server_jar() -> Path:
 
 def kafka_classpath() -> str:
     return str(_present(root() / "kafka-broker" / "lib", "the Kafka broker") / "*")
+
+
+def kafka_connect_classpath() -> str:
+    """Kafka Connect (the broker's Kafka version) with Debezium's PostgreSQL connector."""
+    return str(_present(root() / "kafka-connect" / "lib", "Kafka Connect and Debezium") / "*")
 
 
 def kafka_streams_classpath() -> str:
