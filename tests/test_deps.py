@@ -1,6 +1,6 @@
 """The pinned versions that must agree across files: Beam in setup.py and the job server's pom, Flink in
 the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones,
-the Flink and Kafka versions `kappa --version` reports, and the Kafka Streams peer on the broker's Kafka."""
+the Flink and Kafka versions `kappa --version` reports, the Kafka Streams peer and Kafka Connect on the broker's Kafka."""
 import re
 from pathlib import Path
 
@@ -37,3 +37,9 @@ def test_kappa_reports_the_versions_it_pins():
 
 def test_the_kafka_streams_peer_is_the_brokers_kafka():
     assert _dependency_version("kafka-streams", "kafka-streams") == _dependency_version("kafka-broker", "kafka_2.13")
+
+
+def test_kafka_connect_is_the_brokers_kafka():
+    broker = _dependency_version("kafka-broker", "kafka_2.13")
+    assert [_dependency_version("kafka-connect", artifact) for artifact in
+            ("connect-runtime", "connect-json", "connect-transforms")] == [broker] * 3
