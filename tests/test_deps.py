@@ -1,6 +1,7 @@
 """The pinned versions that must agree across files: Beam in setup.py and the job server's pom, Flink in
 the job server's pom and the Makefile's distribution, the Makefile's Flink among Beam's supported ones,
-the Flink and Kafka versions `kappa --version` reports, the Kafka Streams peer and Kafka Connect on the broker's Kafka."""
+the Flink and Kafka versions `kappa --version` reports, and the Kafka Streams peer and Kafka Connect on
+the broker's Kafka."""
 import re
 from pathlib import Path
 
