@@ -18,17 +18,20 @@ JOB_SERVER := $(DEPS)/flink-job-server/job-server.jar
 KAFKA_LIB := $(DEPS)/kafka-broker/.copied
 # Kafka Connect standalone (the broker's Kafka version) with Debezium's PostgreSQL connector.
 CONNECT_LIB := $(DEPS)/kafka-connect/.copied
+# A single-node OpenSearch: Maven Central's jars and the project's launcher (services/opensearch/).
+OPENSEARCH_JAR := $(DEPS)/opensearch/launcher.jar
+OPENSEARCH_SRC := $(wildcard services/opensearch/*.java)
 # The seed's Kafka Streams topology, `make bench`'s streaming peer, compiled against its copied classpath.
 KSTREAMS_JAR := $(DEPS)/kafka-streams/orders-per-minute.jar
 KSTREAMS_SRC := $(wildcard benchmarks/kstreams/*.java)
 FLINK_DIST := $(DEPS)/flink/.installed
 MVN := mvn -q -B
 
-.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down redis-deps redis-up redis-down cdc-up cdc-down
+.PHONY: setup deps run run-flink test bench clean kafka-up kafka-down flink-up flink-down pg-deps pg-up pg-down redis-deps redis-up redis-down cdc-up cdc-down opensearch-up opensearch-down
 
 setup: $(INSTALLED)
 
-deps: $(JOB_SERVER) $(KAFKA_LIB) $(CONNECT_LIB) $(KSTREAMS_JAR) $(FLINK_DIST)
+deps: $(JOB_SERVER) $(KAFKA_LIB) $(CONNECT_LIB) $(OPENSEARCH_JAR) $(KSTREAMS_JAR) $(FLINK_DIST)
 
 # Beam's gRPC servers listen on every interface: a patched class ahead of Beam's keeps them on loopback.
 $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopback.py $(INSTALLED)
@@ -38,7 +41,7 @@ $(JOB_SERVER): deps/flink-job-server/pom.xml services/jvm.py services/grpc_loopb
 	$(BIN)/python -m kappa.services.jvm --lib $(@D)/lib --before $(@D)/grpc-loopback.jar \
 		--main-class org.apache.beam.runners.flink.FlinkJobServerDriver --out $@
 
-# A runtime classpath copied as it is: the Kafka broker's, Kafka Connect's, Kafka Streams'.
+# A runtime classpath copied as it is: the Kafka broker's, Kafka Connect's, OpenSearch's, Kafka Streams'.
 $(DEPS)/%/.copied: deps/%/pom.xml
 	rm -rf $(@D)/lib
 	$(MVN) -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
@@ -48,6 +51,11 @@ $(KSTREAMS_JAR): $(DEPS)/kafka-streams/.copied $(KSTREAMS_SRC) benchmarks/kstrea
 	rm -rf $(@D)/classes
 	javac --release 17 -Xlint:all -Werror -cp '$(@D)/lib/*' -d $(@D)/classes $(KSTREAMS_SRC)
 	cp benchmarks/kstreams/log4j2.properties $(@D)/classes/
+	jar --create --file $@ -C $(@D)/classes .
+
+$(OPENSEARCH_JAR): $(DEPS)/opensearch/.copied $(OPENSEARCH_SRC)
+	rm -rf $(@D)/classes
+	javac --release 17 -Xlint:all -Werror -cp '$(@D)/lib/*' -d $(@D)/classes $(OPENSEARCH_SRC)
 	jar --create --file $@ -C $(@D)/classes .
 
 # apache-flink pins an old apache-beam, so only the distribution is installed, apart from the venv.
@@ -100,6 +108,12 @@ cdc-up: $(INSTALLED) $(CONNECT_LIB)
 
 cdc-down: $(INSTALLED)
 	$(BIN)/python -m kappa.services.kafka_connect down --dir $(BUILD)/connect
+
+opensearch-up: $(INSTALLED) $(OPENSEARCH_JAR)
+	$(BIN)/python -m kappa.services.opensearch_node up --dir $(BUILD)/opensearch
+
+opensearch-down: $(INSTALLED)
+	$(BIN)/python -m kappa.services.opensearch_node down --dir $(BUILD)/opensearch
 
 flink-up: $(INSTALLED) $(FLINK_DIST)
 	$(BIN)/python -m kappa.services.flink_cluster up --dir $(BUILD)/flink

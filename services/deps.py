@@ -1,5 +1,5 @@
 """Where the parts that `make deps` fetched live: the Flink job server's classpath, the Kafka broker's
-classpath, Kafka Connect's with Debezium, the seed's Kafka Streams topology with its classpath, and
+classpath, Kafka Connect's with Debezium, OpenSearch's with its launcher, the seed's Kafka Streams topology with its classpath, and
 the Flink distribution.
 `KAPPA_DEPS` points elsewhere; the default is `build/deps` in the source tree of an editable install."""
 import os
@@ -34,6 +34,13 @@ def kafka_classpath() -> str:
 def kafka_connect_classpath() -> str:
     """Kafka Connect (the broker's Kafka version) with Debezium's PostgreSQL connector."""
     return str(_present(root() / "kafka-connect" / "lib", "Kafka Connect and Debezium") / "*")
+
+
+def opensearch_classpath() -> str:
+    """OpenSearch's jars and the project's launcher (services/opensearch/, compiled by `make deps`)."""
+    folder = root() / "opensearch"
+    jar = _present(folder / "launcher.jar", "the OpenSearch launcher")
+    return f"{jar}:{_present(folder / 'lib', 'OpenSearch')}/*"
 
 
 def kafka_streams_classpath() -> str:

@@ -9,6 +9,7 @@ import pytest
 from kappa.services.flink_cluster import FlinkCluster
 from kappa.services.job_server import FlinkJobServer
 from kappa.services.kafka_broker import KafkaBroker
+from kappa.services.opensearch_node import OpenSearchNode
 from kappa.services.postgres import Postgres
 from kappa.services.redis_server import RedisServer
 from kappa.services.process import free_port
@@ -61,3 +62,11 @@ def redis_server(tmp_path_factory):
     """A Redis server (`kappa.services.redis_server`), nothing on disk."""
     with RedisServer(tmp_path_factory.mktemp("redis"), port=free_port()) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def opensearch(tmp_path_factory):
+    """A single-node OpenSearch (`kappa.services.opensearch_node`)."""
+    with OpenSearchNode(tmp_path_factory.mktemp("opensearch"), http_port=free_port(),
+                        transport_port=free_port()) as node:
+        yield node
