@@ -74,10 +74,10 @@ kafka-down: $(INSTALLED)
 
 # PostgreSQL 15's server from Debian's packages (its package also makes the `postgres` user the server
 # runs as); kappa starts a cluster of its own (kappa.services.postgres), never the package's.
+APT_INSTALL := apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 $(PG_SERVER):
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15
+	$(APT_INSTALL) postgresql-15
 
 pg-deps: $(PG_SERVER)
 
@@ -90,8 +90,7 @@ pg-down: $(INSTALLED)
 # Redis 7 from Debian's packages (it does not start by itself on install); kappa starts its own.
 REDIS_SERVER := /usr/bin/redis-server
 $(REDIS_SERVER):
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server
+	$(APT_INSTALL) redis-server
 
 redis-deps: $(REDIS_SERVER)
 

@@ -1,6 +1,6 @@
 """Where the parts that `make deps` fetched live: the Flink job server's classpath, the Kafka broker's
-classpath, Kafka Connect's with Debezium, OpenSearch's with its launcher, the seed's Kafka Streams topology with its classpath, and
-the Flink distribution.
+classpath, Kafka Connect's with Debezium, OpenSearch's with its launcher, the seed's Kafka Streams
+topology with its classpath, and the Flink distribution.
 `KAPPA_DEPS` points elsewhere; the default is `build/deps` in the source tree of an editable install."""
 import os
 from pathlib import Path
@@ -36,18 +36,21 @@ def kafka_connect_classpath() -> str:
     return str(_present(root() / "kafka-connect" / "lib", "Kafka Connect and Debezium") / "*")
 
 
+def _compiled_and_libraries(folder: str, jar: str, compiled: str, libraries: str) -> str:
+    """The classpath of code of the project's that `make deps` compiled, then the libraries it runs on."""
+    found = _present(root() / folder / jar, compiled)
+    return f"{found}:{_present(root() / folder / 'lib', libraries)}/*"
+
+
 def opensearch_classpath() -> str:
-    """OpenSearch's jars and the project's launcher (services/opensearch/, compiled by `make deps`)."""
-    folder = root() / "opensearch"
-    jar = _present(folder / "launcher.jar", "the OpenSearch launcher")
-    return f"{jar}:{_present(folder / 'lib', 'OpenSearch')}/*"
+    """OpenSearch's jars and the project's launcher (services/opensearch/)."""
+    return _compiled_and_libraries("opensearch", "launcher.jar", "the OpenSearch launcher", "OpenSearch")
 
 
 def kafka_streams_classpath() -> str:
-    """The seed's topology (benchmarks/kstreams/, compiled by `make deps`) and Kafka Streams' libraries."""
-    folder = root() / "kafka-streams"
-    jar = _present(folder / "orders-per-minute.jar", "the Kafka Streams topology")
-    return f"{jar}:{_present(folder / 'lib', 'the Kafka Streams libraries')}/*"
+    """The seed's topology (benchmarks/kstreams/) and Kafka Streams' libraries."""
+    return _compiled_and_libraries("kafka-streams", "orders-per-minute.jar", "the Kafka Streams topology",
+                                   "the Kafka Streams libraries")
 
 
 def flink_home() -> Path:

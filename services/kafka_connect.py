@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from kappa.services import deps, process
-from kappa.services.postgres import DATABASE, USER
+from kappa.services.postgres import DATABASE, USER, password_of
 
 CONNECTOR = "kappa-cdc"
 
@@ -72,11 +72,6 @@ rootLogger.appenderRef.out.ref = out
 """
 
 
-def postgres_password(postgres_dir: Path) -> str:
-    """The password `kappa.services.postgres` generated into its password file."""
-    return (postgres_dir / "pgpass").read_text().strip().rsplit(":", 1)[1]
-
-
 @dataclasses.dataclass
 class KafkaConnect(process.Service):
     name = "Kafka Connect"
@@ -105,7 +100,7 @@ class KafkaConnect(process.Service):
         self.workdir.mkdir(parents=True, exist_ok=True)
         secrets = self.workdir / "secrets.properties"
         secrets.touch(mode=0o600)
-        secrets.write_text(f"password={postgres_password(self.postgres_dir)}\n")
+        secrets.write_text(f"password={password_of(self.postgres_dir)}\n")
         worker, connector, log4j2 = (self.workdir / name for name in
                                      ("worker.properties", "connector.properties", "log4j2.properties"))
         worker.write_text(WORKER.format(bootstrap_servers=self.bootstrap_servers, rest_port=self.rest_port,

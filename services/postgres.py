@@ -38,6 +38,14 @@ SETTINGS = {
 }
 
 
+PASSFILE = "pgpass"
+
+
+def password_of(workdir: Path) -> str:
+    """The password a cluster's first start generated into its password file (libpq's format)."""
+    return (workdir / PASSFILE).read_text().strip().rsplit(":", 1)[1]
+
+
 class MissingPostgres(RuntimeError):
     """PostgreSQL 15's server or its `postgres` user is not installed."""
 
@@ -66,7 +74,10 @@ class Postgres(process.Service):
 
     @property
     def passfile(self) -> Path:
-        return self.workdir / "pgpass"
+        return self.workdir / PASSFILE
+
+    def password(self) -> str:
+        return password_of(self.workdir)
 
     def conninfo(self, dbname: str = DATABASE) -> str:
         """libpq's connection string, the password read from `passfile`."""
