@@ -7,7 +7,7 @@ event time), windows are 1 minute unless the scenario's spec says otherwise.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 import apache_beam as beam
 import pytest
@@ -54,6 +54,16 @@ def watermark(seconds: float) -> AdvanceWatermark:
 
 def processing_time(seconds: float) -> AdvanceProcessingTime:
     return AdvanceProcessingTime(round(seconds * 1000))
+
+
+def as_final(pane: dict) -> dict:
+    """A window's pane as a backfill gives the window's final result: on time and last."""
+    return {**pane, "timing": "ON_TIME", "is_last": True}
+
+
+def last_panes(panes: Iterable[dict]) -> Tuple[dict, ...]:
+    """The last of each window's panes (by `key`), as a backfill gives it (`as_final`)."""
+    return tuple({pane["key"]: as_final(pane) for pane in panes}.values())
 
 
 def pane(region: str, start_s: float, end_s: float, count: int, timing: str, is_last: bool) -> dict:

@@ -14,6 +14,7 @@ from kappa.io import contracts
 from kappa.io.replay import AddElements, AdvanceWatermark, Step
 from kappa.pipelines.surge_pricing import SURGE
 from kappa.transforms.windowing import WindowSpec
+from tests.scenarios import last_panes
 
 Request = contracts.contract("ride-request").record_type
 Location = contracts.contract("driver-location").record_type
@@ -64,11 +65,7 @@ class SurgeScenario:
     spec: WindowSpec = SURGE
 
     def finals(self) -> Tuple[dict, ...]:
-        """The last pane of each window, as a backfill gives it: on time and last."""
-        last = {}
-        for pane in self.results:
-            last[pane["key"]] = {**pane, "timing": "ON_TIME", "is_last": True}
-        return tuple(last.values())
+        return last_panes(self.results)
 
 
 SCENARIOS = (

@@ -26,6 +26,7 @@ from kappa.runners import cli
 from kappa.transforms.aggregation import Arrives
 from tests import test_streaming as streaming
 from tests import viewers_reference as reference
+from tests.scenarios import as_final
 from tests.test_event_time import RUNNERS
 from tests.test_fraud_scoring import _summed
 from tests.viewers_scenarios import SCENARIOS, Heartbeat
@@ -240,7 +241,7 @@ def test_backfill_on_flink_equals_the_direct_runner(archive, backfill, tmp_path,
 def test_replay_with_enough_lateness_equals_the_backfill(archive, backfill, tmp_path):
     results, sessions, dead_letters, summary = _run(archive, tmp_path / "replay", "--mode", "replay",
                                                     "--runner", "flink", "--allowed-lateness", "10m")
-    finals = {key: {**r, "timing": "ON_TIME", "is_last": True} for key, r in results.items()}
+    finals = {key: as_final(r) for key, r in results.items()}
     assert (finals, sessions, dead_letters) == backfill[:3]
     assert summary["streams"] == backfill[3]["streams"]
 

@@ -24,6 +24,7 @@ from kappa.transforms.window_join import WindowJoin
 from tests import surge_reference as reference
 from tests import test_streaming as streaming
 from tests.surge_scenarios import SCENARIOS, Location, Request
+from tests.scenarios import as_final
 from tests.test_event_time import RUNNERS
 
 STREAMING = {name: RUNNERS[name] for name in ("direct", "flink")}
@@ -140,7 +141,7 @@ def test_backfill_on_flink_equals_the_direct_runner(archive, backfill, tmp_path,
 def test_replay_with_enough_lateness_equals_the_backfill(archive, backfill, tmp_path):
     results, dead_letters, summary = _run(archive, tmp_path / "replay", "--mode", "replay", "--runner", "flink",
                                           "--allowed-lateness", "10m")
-    finals = {key: {**r, "timing": "ON_TIME", "is_last": True} for key, r in results.items()}
+    finals = {key: as_final(r) for key, r in results.items()}
     assert (finals, dead_letters, summary["streams"]) == (backfill[0], backfill[1], backfill[2]["streams"])
 
 

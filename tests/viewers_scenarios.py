@@ -15,7 +15,7 @@ from kappa.io import contracts
 from kappa.io.replay import AddElements, AdvanceWatermark, Step
 from kappa.pipelines.concurrent_viewers import VIEWING
 from kappa.transforms.windowing import WindowSpec
-from tests.scenarios import FLINK_CLOSING_PANE, FLINK_LATE_OPENS_ON_TIME, FLINK_ON_TIME_IS_LAST
+from tests.scenarios import FLINK_CLOSING_PANE, FLINK_LATE_OPENS_ON_TIME, FLINK_ON_TIME_IS_LAST, last_panes
 
 
 Heartbeat = contracts.contract("heartbeat").record_type
@@ -71,11 +71,7 @@ class ViewersScenario:
         return counts
 
     def finals(self) -> Tuple[dict, ...]:
-        """The last pane of each minute, as a backfill gives it: on time and last."""
-        last = {}
-        for pane in self.results:
-            last[pane["key"]] = {**pane, "timing": "ON_TIME", "is_last": True}
-        return tuple(last.values())
+        return last_panes(self.results)
 
 
 SCENARIOS = (
