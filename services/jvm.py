@@ -14,6 +14,18 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, List, Sequence
 
+# For a Java service started with `-Dlog4j2.configurationFile`: every logger at INFO on the console,
+# which the service's log file captures (without one, log4j2 shows errors only).
+LOG4J2_TO_CONSOLE = """\
+status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %c{1} %m%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+"""
+
 # The packages Flink 1.19's config.yaml opens with env.java.opts.all.
 JAVA_17_OPENS = (
     "java.base/java.lang", "java.base/java.net", "java.base/java.io", "java.base/java.nio",

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from kappa.services import deps, process
+from kappa.services import deps, jvm, process
 from kappa.services.postgres import DATABASE, USER, password_of
 
 CONNECTOR = "kappa-cdc"
@@ -61,17 +61,6 @@ snapshot.mode=initial
 tombstones.on.delete=true
 """
 
-LOG4J2 = """\
-status = warn
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = out
-"""
-
-
 @dataclasses.dataclass
 class KafkaConnect(process.Service):
     name = "Kafka Connect"
@@ -108,7 +97,7 @@ class KafkaConnect(process.Service):
         connector.write_text(CONNECTOR_PROPERTIES.format(
             name=CONNECTOR, postgres_port=self.postgres_port, user=USER, secrets=secrets, database=DATABASE,
             topic_prefix=self.topic_prefix, tables=",".join(self.tables), slot=self.slot))
-        log4j2.write_text(LOG4J2)
+        log4j2.write_text(jvm.LOG4J2_TO_CONSOLE)
         command = ["java", f"-Xmx{self.heap}", f"-Dlog4j2.configurationFile={log4j2}", "-cp", classpath,
                    "org.apache.kafka.connect.cli.ConnectStandalone", str(worker), str(connector)]
         started = process.start(command, self.log, self.pid_file, cwd=self.workdir)

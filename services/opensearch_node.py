@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import List, Optional
 
-from kappa.services import deps, process
+from kappa.services import deps, jvm, process
 
 SETTINGS = """\
 cluster.name: kappa
@@ -29,16 +29,6 @@ transport.port: {transport_port}
 discovery.type: single-node
 path.data: {data}
 path.logs: {logs}
-"""
-
-LOG4J2 = """\
-status = error
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %c{1} %m%n
-rootLogger.level = info
-rootLogger.appenderRef.out.ref = out
 """
 
 
@@ -68,7 +58,7 @@ class OpenSearchNode(process.Service):
         (config / "opensearch.yml").write_text(SETTINGS.format(
             http_port=self.http_port, transport_port=self.transport_port, data=self.workdir / "data",
             logs=self.workdir / "logs"))
-        (config / "log4j2.properties").write_text(LOG4J2)
+        (config / "log4j2.properties").write_text(jvm.LOG4J2_TO_CONSOLE)
         command = ["java", f"-Xms{self.heap}", f"-Xmx{self.heap}", f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}",
                    "-cp", classpath, "dev.kappa.opensearch.SingleNode", str(self.workdir)]
         node = process.start(command, self.log, self.pid_file, cwd=self.workdir)
